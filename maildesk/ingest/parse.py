@@ -1,0 +1,167 @@
+"""Raw bytes -> ParsedMessage, a plain value the pure core can reason about.
+
+mail-parser decodes each part with its own charset and RFC 2047 headers; this module only picks out
+what the desk needs and makes it safe (no CR/LF in one-line fields, a content hash when there is no
+Message-ID, addresses lower-cased).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.header import decode_header, make_header
+from email.utils import getaddresses, parseaddr
+
+import mailparser
+
+from maildesk.ingest.htmltext import html_to_text
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
+
+
+class ParseError(Exception):
+    """The bytes could not be understood as an email at all."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    payload: bytes = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.payload)
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    message_id: str  # with angle brackets; synthesised from the content hash when missing
+    has_message_id: bool
+    content_hash: str
+    sender: str  # lower-cased address, "" when missing
+    sender_name: str
+    reply_to: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    text: str
+    html: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    headers: dict[str, str] = field(repr=False)  # lower-case name -> decoded value (first occurrence)
+    content_type: str = "text/plain"
+    attachments: tuple[Attachment, ...] = ()
+    size: int = 0
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Every Message-ID this message says it answers, nearest first."""
+        seen = []
+        for mid in (*self.in_reply_to, *reversed(self.references)):
+            if mid not in seen:
+                seen.append(mid)
+        return tuple(seen)
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+def one_line(value: str | None) -> str:
+    """Header-safe text: control characters (CR, LF, NUL, …) become spaces."""
+    return _CONTROL.sub(" ", value or "").strip()
+
+
+def _decode(value) -> str:
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except Exception:  # undecodable RFC 2047: keep the raw text rather than fail the message
+        return str(value)
+
+
+def _msgids(value: str) -> tuple[str, ...]:
+    return tuple(_MSGID.findall(value or ""))
+
+
+def _addresses(values) -> tuple[str, ...]:
+    return tuple(addr.lower() for _, addr in getaddresses([str(v) for v in values]) if "@" in addr)
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes. Raises ParseError only when nothing usable is there."""
+    if not raw or not raw.strip():
+        raise ParseError("empty message")
+    content_hash = hashlib.sha256(raw).hexdigest()
+    try:
+        mail = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # mail-parser raises many kinds on broken MIME
+        raise ParseError(f"unparseable MIME: {type(exc).__name__}: {exc}") from exc
+    msg = mail.message
+
+    headers: dict[str, str] = {}
+    for name, value in msg.items():
+        headers.setdefault(name.lower(), one_line(_decode(value)))
+
+    ids = _msgids(headers.get("message-id", ""))
+    has_id = bool(ids)
+    message_id = ids[0] if has_id else f"<sha256.{content_hash[:40]}@maildesk.invalid>"
+
+    # Split the address from the raw header first: a decoded display name may hold commas or quotes.
+    name, sender = parseaddr(str(msg.get("from", "")))
+    name = _decode(name)
+    _, reply_to = parseaddr(str(msg.get("reply-to", "")))
+
+    date = None
+    try:
+        if mail.date is not None:
+            date = mail.date if mail.date.tzinfo else mail.date.replace(tzinfo=timezone.utc)
+    except Exception:
+        date = None
+
+    text = "\n".join(p for p in mail.text_plain if p).strip("\n")
+    html = "\n".join(p for p in mail.text_html if p) or None
+    if not text and html:
+        text = html_to_text(html)
+
+    attachments = []
+    for att in mail.attachments:
+        payload = att.get("payload") or ""
+        try:
+            data = base64.b64decode(payload) if att.get("binary") else payload.encode("utf-8", "replace")
+        except Exception:
+            data = payload.encode("utf-8", "replace") if isinstance(payload, str) else b""
+        attachments.append(
+            Attachment(
+                filename=one_line(att.get("filename") or "attachment"),
+                content_type=one_line(att.get("mail_content_type") or "application/octet-stream"),
+                payload=data,
+            )
+        )
+
+    return ParsedMessage(
+        message_id=message_id,
+        has_message_id=has_id,
+        content_hash=content_hash,
+        sender=sender.lower() if "@" in sender else "",
+        sender_name=one_line(name),
+        reply_to=reply_to.lower() if "@" in reply_to else "",
+        to=_addresses(msg.get_all("to", [])),
+        cc=_addresses(msg.get_all("cc", [])),
+        subject=one_line(headers.get("subject", "")),
+        date=date,
+        text=text,
+        html=html,
+        in_reply_to=_msgids(headers.get("in-reply-to", "")),
+        references=_msgids(" ".join(str(v) for v in msg.get_all("references", []))),
+        headers=headers,
+        content_type=msg.get_content_type(),
+        attachments=tuple(attachments),
+        size=len(raw),
+    )

@@ -1,0 +1,225 @@
+"""Mail sources: an IMAP mailbox (imapclient) or a local Maildir, behind one small interface.
+
+A source lists what is new after a cursor, fetches raw bytes in batches, and marks messages done
+only when the caller says so (after the database commit). Nothing here ever deletes mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from maildesk.settings import Endpoint
+
+log = logging.getLogger(__name__)
+
+DONE_FLAG = b"$MaildeskDone"
+
+
+class SourceError(Exception):
+    """The mailbox could not be reached or read; the cycle backs off and tries again."""
+
+
+class MailSource(Protocol):
+    identity: str
+
+    def uidvalidity(self) -> int: ...
+
+    def pending(self, last_uid: int) -> list: ...
+
+    def fetch(self, uids: list) -> list[tuple[object, bytes]]: ...
+
+    def mark_done(self, uids: list) -> None: ...
+
+    def wait_for_new(self, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+
+
+class ImapSource:
+    """One IMAP folder. UIDs are integers; the cursor is (UIDVALIDITY, last UID)."""
+
+    def __init__(self, endpoint: Endpoint, ca_file: str | None = None, processed_folder: str | None = None,
+                 timeout: float = 30):
+        from imapclient import IMAPClient
+
+        self.endpoint = endpoint
+        self.identity = endpoint.identity
+        self.folder = endpoint.path or "INBOX"
+        self.processed_folder = processed_folder
+        ctx = ssl_context(ca_file)
+        port = endpoint.port or (993 if endpoint.scheme == "imaps" else 143)
+        try:
+            self.client = IMAPClient(endpoint.host, port=port, ssl=endpoint.scheme == "imaps", ssl_context=ctx,
+                                     timeout=timeout)
+            if endpoint.scheme == "imap+starttls":
+                self.client.starttls(ctx)
+            self.client.login(endpoint.username or "", endpoint.password or "")
+            info = self.client.select_folder(self.folder)
+        except Exception as exc:
+            raise SourceError(f"{endpoint.safe}: {_describe(exc)}") from exc
+        self._uidvalidity = int(info[b"UIDVALIDITY"])
+        self.capabilities = set(self.client.capabilities())
+
+    def uidvalidity(self) -> int:
+        return self._uidvalidity
+
+    def pending(self, last_uid: int) -> list[int]:
+        try:
+            uids = self.client.search(["UID", f"{last_uid + 1}:*"])
+        except Exception as exc:
+            raise SourceError(f"{self.endpoint.safe}: search failed: {_describe(exc)}") from exc
+        # "N:*" always matches the highest UID, even when it is below N.
+        return sorted(u for u in uids if u > last_uid)
+
+    def fetch(self, uids: list[int]) -> list[tuple[int, bytes]]:
+        if not uids:
+            return []
+        try:
+            data = self.client.fetch(uids, [b"BODY.PEEK[]"])
+        except Exception as exc:
+            raise SourceError(f"{self.endpoint.safe}: fetch failed: {_describe(exc)}") from exc
+        out = []
+        for uid in uids:
+            item = data.get(uid)
+            if item is None:  # expunged by someone else between SEARCH and FETCH
+                continue
+            out.append((uid, item.get(b"BODY[]") or b""))
+        return out
+
+    def mark_done(self, uids: list[int]) -> None:
+        if not uids:
+            return
+        try:
+            if self.processed_folder:
+                if b"MOVE" in self.capabilities:
+                    self.client.move(uids, self.processed_folder)
+                else:
+                    self.client.copy(uids, self.processed_folder)
+                    self.client.add_flags(uids, [b"\\Seen", DONE_FLAG])
+            else:
+                self.client.add_flags(uids, [b"\\Seen", DONE_FLAG])
+        except Exception as exc:
+            # The messages are safely stored; a missed flag only means a harmless no-op re-read later.
+            log.warning("could not flag %d message(s) in %s: %s", len(uids), self.endpoint.safe, _describe(exc))
+
+    def wait_for_new(self, timeout: float) -> bool:
+        """Block in IDLE until the server reports new mail or the timeout passes."""
+        if b"IDLE" not in self.capabilities:
+            return False
+        try:
+            self.client.idle()
+            try:
+                responses = self.client.idle_check(timeout=timeout)
+            finally:
+                self.client.idle_done()
+        except Exception as exc:
+            raise SourceError(f"{self.endpoint.safe}: IDLE failed: {_describe(exc)}") from exc
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:
+            pass
+
+
+class MaildirSource:
+    """A local Maildir (the demo, or a server that delivers to disk). UIDs are Maildir keys.
+
+    Done means moved to cur/ with the Seen flag (a rename, so large messages are never rewritten).
+    """
+
+    def __init__(self, endpoint: Endpoint):
+        self.path = Path(endpoint.path)
+        self.identity = endpoint.identity
+        try:
+            for sub in ("new", "cur", "tmp"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SourceError(f"maildir {self.path}: {exc.strerror}") from exc
+
+    def uidvalidity(self) -> int:
+        return 0
+
+    def _files(self) -> dict[str, Path]:
+        found = {}
+        for sub in ("new", "cur"):
+            for entry in os.scandir(self.path / sub):
+                if entry.name.startswith(".") or not entry.is_file():
+                    continue
+                key, _, info = entry.name.partition(":")
+                flags = info.partition(",")[2] if info.startswith("2,") else ""
+                if "S" not in flags:
+                    found[key] = Path(entry.path)
+        return found
+
+    def pending(self, last_uid: int) -> list[str]:
+        return sorted(self._files(), key=self._order)
+
+    @staticmethod
+    def _order(key: str):
+        # Maildir keys start with the delivery time; fall back to the key itself.
+        head = key.split(".", 1)[0]
+        return (int(head) if head.isdigit() else 0, key)
+
+    def fetch(self, uids: list[str]) -> list[tuple[str, bytes]]:
+        files = self._files()
+        out = []
+        for key in uids:
+            path = files.get(key)
+            if path is None:
+                continue
+            try:
+                out.append((key, path.read_bytes()))
+            except FileNotFoundError:
+                continue
+        return out
+
+    def mark_done(self, uids: list[str]) -> None:
+        files = self._files()
+        for key in uids:
+            path = files.get(key)
+            if path is None:
+                continue
+            _, _, info = path.name.partition(":")
+            flags = set(info.partition(",")[2]) if info.startswith("2,") else set()
+            flags.add("S")
+            try:
+                os.rename(path, self.path / "cur" / f"{key}:2,{''.join(sorted(flags))}")
+            except FileNotFoundError:
+                continue
+
+    def wait_for_new(self, timeout: float) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+
+
+def open_source(endpoint: Endpoint, ca_file: str | None = None, processed_folder: str | None = None) -> MailSource:
+    if endpoint.scheme == "maildir":
+        return MaildirSource(endpoint)
+    return ImapSource(endpoint, ca_file=ca_file, processed_folder=processed_folder)
+
+
+@contextmanager
+def connected(endpoint: Endpoint, ca_file: str | None = None, processed_folder: str | None = None) -> Iterator[MailSource]:
+    source = open_source(endpoint, ca_file, processed_folder)
+    try:
+        yield source
+    finally:
+        source.close()
