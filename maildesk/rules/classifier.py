@@ -1,0 +1,325 @@
+"""Route a message to a Citizen Charter service with the office's keyword rules, and say why.
+
+Scoring, in words a clerk can check against the explanation stored on the ticket:
+  * every rule that matches adds its weight once for the subject (times `subject_weight`) and once
+    for the body, however often the words repeat;
+  * where a longer phrase and a shorter one match the same words, only the longer phrase counts;
+  * a service's `not` words take their weight off that service and cancel its rules on those words;
+  * the `classifier.out_of_scope` words score for "none" (the office does not handle it);
+  * the best service wins only with at least `min_score` and a lead of `min_margin` over the
+    runner-up and over the out-of-scope score; otherwise the message goes to triage (service None).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fnmatch import translate as _glob_to_regex
+
+from maildesk.rules.keywords import RuleSet, Term, load_rules
+from maildesk.rules.normalize import (
+    banglish_key,
+    banglish_stems,
+    bn_stems,
+    en_stems,
+    fold_bn,
+    html_to_text,
+    is_bengali,
+    tokenize,
+)
+
+__all__ = ["Match", "Classification", "Classifier", "strip_quoted_for_classification", "NONE"]
+
+NONE = "none"  # the label for mail the office does not handle (triage)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One rule that counted: which service, the rule as written, the words it matched, where, how much."""
+
+    service: str
+    rule_term: str
+    matched_text: str
+    where: str  # 'subject' | 'body'
+    weight: float  # what it added to the score (negative for `not` words)
+
+    def to_dict(self) -> dict:
+        return {"service": self.service, "rule_term": self.rule_term, "matched_text": self.matched_text,
+                "where": self.where, "weight": round(self.weight, 3)}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The routing decision with everything needed to explain it."""
+
+    service: str | None  # service code, or None = triage
+    score: float  # score of the best service
+    margin: float  # best score minus the strongest competitor (runner-up or out-of-scope)
+    ranking: tuple[tuple[str, float], ...]  # top services (and "none") with their scores
+    matched: tuple[Match, ...]
+    reason: str = ""  # why it went to triage, or "routed"
+    confident: bool = False  # routed with a clear score and lead (see classifier settings)
+    candidate: str | None = None  # the best service even when the message went to triage
+
+    @property
+    def label(self) -> str:
+        """The service code, or "none" when the message goes to triage."""
+        return self.service or NONE
+
+    def to_dict(self) -> dict:
+        return {
+            "service": self.service,
+            "score": round(self.score, 3),
+            "margin": round(self.margin, 3),
+            "confident": self.confident,
+            "reason": self.reason,
+            "candidate": self.candidate,
+            "ranking": [[code, round(score, 3)] for code, score in self.ranking],
+            "matched": [m.to_dict() for m in self.matched],
+        }
+
+
+# --- quoted text and signatures -----------------------------------------------------------------
+
+_ATTRIBUTION = re.compile(r"^(on\b.{0,300}\bwrote|.{0,300}লিখেছেন)\s*:?\s*$", re.IGNORECASE)
+_ON_LINE = re.compile(r"^on\s.{6,}", re.IGNORECASE)
+_WROTE_END = re.compile(r"\bwrote:\s*$", re.IGNORECASE)
+_ORIGINAL = re.compile(r"^-{3,}\s*(original message|forwarded message)\s*-{3,}$", re.IGNORECASE)
+
+
+def strip_quoted_for_classification(text: str | None) -> str:
+    """Drop '>' quoted lines and everything from a '-- ' signature or an "On ... wrote:" line on.
+
+    Conservative on purpose: it only cuts at markers that mail clients put there, so the citizen's own
+    words are never lost; earlier messages and signatures must not decide the routing.
+    """
+    if not text:
+        return ""
+    lines = text.splitlines()
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if line.rstrip("\r\n") in ("-- ", "--"):
+            break
+        if _ORIGINAL.match(stripped) or _ATTRIBUTION.match(stripped):
+            break
+        if _ON_LINE.match(stripped) and i + 1 < len(lines) and _WROTE_END.search(lines[i + 1]) \
+                and len(lines[i + 1]) < 200:
+            break
+        if stripped.startswith(">"):
+            continue
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+# --- compiled rules ------------------------------------------------------------------------------
+
+@dataclass
+class _Compiled:
+    term: Term
+    index: int
+    patterns: tuple  # per word: str key, or compiled regex for a wildcard word
+
+
+_MODES = ("bn", "en", "banglish")
+
+
+def _word_key(word: str, mode: str) -> str:
+    if mode == "bn":
+        return fold_bn(word)
+    if mode == "banglish":
+        return banglish_key(word)
+    return word
+
+
+def _glob(word: str, mode: str):
+    pieces = [_word_key(p, mode) if p else "" for p in word.split("*")]
+    return re.compile(_glob_to_regex("*".join(pieces)))
+
+
+class _Token:
+    """A text word with its matching forms, computed once per message."""
+
+    __slots__ = ("text", "forms", "base")
+
+    def __init__(self, text: str, suffixes: tuple[str, ...], cache: dict):
+        self.text = text
+        hit = cache.get(text)
+        if hit is None:
+            if is_bengali(text):
+                stems = bn_stems(text, suffixes)
+                hit = ({"bn": stems}, {"bn": fold_bn(text)})
+            else:
+                hit = ({"en": en_stems(text), "banglish": banglish_stems(text)},
+                       {"en": text, "banglish": banglish_key(text)})
+            cache[text] = hit
+        self.forms, self.base = hit
+
+
+@dataclass
+class _Found:
+    rule: _Compiled
+    start: int
+    end: int
+    where: str
+
+
+class Classifier:
+    """Keyword classifier built once from the charter rules; `classify` is pure and thread-safe."""
+
+    def __init__(self, rules: RuleSet):
+        self.rules = rules
+        self.settings = rules.settings
+        self._suffixes = tuple(self.settings.bn_suffixes)
+        self._compiled: list[_Compiled] = []
+        self._index: dict[tuple[str, str], list[tuple[_Compiled, bool]]] = {}
+        self._globs: dict[tuple[str, str], list[_Compiled]] = {}
+        self._cache: dict[str, tuple] = {}
+        for i, term in enumerate(rules.terms + rules.out_of_scope):
+            self._add(term, i)
+
+    @classmethod
+    def from_charter(cls, charter_raw: dict, source_file) -> "Classifier":
+        """Build from `yaml.safe_load(config/charter.yaml)`; config errors raise ConfigError."""
+        return cls(load_rules(charter_raw, source_file))
+
+    def _add(self, term: Term, i: int) -> None:
+        mode = term.lang
+        pats = tuple(_glob(w, mode) if "*" in w else _word_key(w, mode) for w in term.words)
+        rule = _Compiled(term, i, pats)
+        self._compiled.append(rule)
+        first = pats[0]
+        if isinstance(first, str):
+            self._index.setdefault((mode, first), []).append((rule, False))
+        else:
+            prefix = term.words[0].split("*")[0]
+            self._globs.setdefault((mode, _word_key(prefix, mode)[:2]), []).append(rule)
+        # A phrase also matches when typed as one word: "e nothi" = "enothi", "info sarkar" = "infosarkar".
+        if 2 <= len(pats) <= 3 and all(isinstance(p, str) for p in pats):
+            joined = _word_key("".join(term.words), mode)
+            self._index.setdefault((mode, joined), []).append((rule, True))
+
+    # -- matching --
+
+    def _word_matches(self, pat, mode: str, tok: _Token) -> bool:
+        forms = tok.forms.get(mode)
+        if not forms:
+            return False
+        if isinstance(pat, str):
+            return pat in forms
+        return pat.fullmatch(tok.base[mode]) is not None
+
+    def _find(self, tokens: list[_Token], where: str) -> list[_Found]:
+        found: dict[tuple[int, int, int], _Found] = {}
+        n = len(tokens)
+        for i, tok in enumerate(tokens):
+            for mode, forms in tok.forms.items():
+                for form in forms:
+                    for rule, joined in self._index.get((mode, form), ()):
+                        if joined:
+                            end = i + 1
+                        else:
+                            end = self._extend(rule, mode, tokens, i, n)
+                            if end is None:
+                                continue
+                        found.setdefault((rule.index, i, end), _Found(rule, i, end, where))
+                base = tok.base[mode]
+                for rule in self._globs.get((mode, base[:2]), ()):
+                    if rule.patterns[0].fullmatch(base):
+                        end = self._extend(rule, mode, tokens, i, n)
+                        if end is not None:
+                            found.setdefault((rule.index, i, end), _Found(rule, i, end, where))
+        return list(found.values())
+
+    def _extend(self, rule: _Compiled, mode: str, tokens: list[_Token], i: int, n: int) -> int | None:
+        pats = rule.patterns
+        if i + len(pats) > n:
+            return None
+        for k in range(1, len(pats)):
+            if not self._word_matches(pats[k], mode, tokens[i + k]):
+                return None
+        return i + len(pats)
+
+    # -- scoring --
+
+    def _score(self, found: list[_Found], tokens: dict[str, list[_Token]]):
+        """Apply longest-match, once-per-rule and `not` rules; return scores and the matches that count."""
+        mult = {"subject": self.settings.subject_weight, "body": 1.0}
+        by_group: dict[tuple[str, str], list[_Found]] = {}
+        for f in found:
+            by_group.setdefault((f.rule.term.service, f.where), []).append(f)
+        scores: dict[str, float] = {}
+        matches: list[Match] = []
+        for (service, where), items in by_group.items():
+            negatives = [f for f in items if f.rule.term.negative]
+            positives = [f for f in items if not f.rule.term.negative]
+            blocked: list[tuple[int, int]] = []
+            counted: set[int] = set()
+            total = 0.0
+            for f in sorted(negatives, key=lambda f: (f.start, -f.end)):
+                blocked.append((f.start, f.end))
+                if f.rule.index not in counted:
+                    counted.add(f.rule.index)
+                    w = -f.rule.term.weight * mult[where]
+                    total += w
+                    matches.append(self._match(f, tokens[where], w))
+            positives.sort(key=lambda f: (-(f.end - f.start), -f.rule.term.weight, f.start))
+            for f in positives:
+                if any(f.start < e and s < f.end for s, e in blocked):
+                    continue
+                blocked.append((f.start, f.end))
+                if f.rule.index in counted:
+                    continue
+                counted.add(f.rule.index)
+                w = f.rule.term.weight * mult[where]
+                total += w
+                matches.append(self._match(f, tokens[where], w))
+            scores[service] = scores.get(service, 0.0) + total
+        return scores, matches
+
+    @staticmethod
+    def _match(f: _Found, tokens: list[_Token], weight: float) -> Match:
+        text = " ".join(t.text for t in tokens[f.start:f.end])
+        return Match(f.rule.term.service, f.rule.term.text, text, f.where, weight)
+
+    # -- public --
+
+    def classify(self, subject: str | None, text: str | None, html: str | None = None) -> Classification:
+        """Classify one message. `text` is the plain body; `html` is used when there is no plain text."""
+        body = text if text and text.strip() else html_to_text(html)
+        body = strip_quoted_for_classification(body)
+        toks = {
+            "subject": [_Token(t, self._suffixes, self._cache) for t in tokenize(subject)],
+            "body": [_Token(t, self._suffixes, self._cache) for t in tokenize(body)],
+        }
+        if len(self._cache) > 200_000:  # bound memory in a long-running process
+            self._cache.clear()
+        found = self._find(toks["subject"], "subject") + self._find(toks["body"], "body")
+        scores, matches = self._score(found, toks)
+        return self._decide(scores, matches)
+
+    def _decide(self, scores: dict[str, float], matches: list[Match]) -> Classification:
+        s = self.settings
+        oos = max(scores.pop(NONE, 0.0), 0.0)
+        ranked = sorted(((c, v) for c, v in scores.items() if v > 0), key=lambda cv: (-cv[1], cv[0]))
+        ranking = sorted(ranked + ([(NONE, oos)] if oos > 0 else []), key=lambda cv: -cv[1])
+        ranking = tuple((c, round(v, 3)) for c, v in ranking[: s.ranking_size])
+        order = {code: i for i, code in enumerate(self.rules.services)}
+        matches.sort(key=lambda m: (order.get(m.service, len(order)), m.where != "subject", -m.weight))
+        best, best_score = (ranked[0] if ranked else (None, 0.0))
+        runner = ranked[1][1] if len(ranked) > 1 else 0.0
+        margin = best_score - max(runner, oos)
+        service, reason = None, "routed"
+        if best is None:
+            reason = "no rule matched"
+        elif oos >= best_score:
+            reason = "out-of-scope words outweigh every service"
+        elif best_score < s.min_score:
+            reason = f"score {best_score:g} below the minimum {s.min_score:g}"
+        elif margin < s.min_margin:
+            reason = f"lead {margin:g} over the runner-up below the minimum {s.min_margin:g}"
+        else:
+            service = best
+        confident = service is not None and best_score >= s.confident_score and margin >= s.confident_margin
+        return Classification(service, round(best_score, 3), round(margin, 3), ranking, tuple(matches),
+                              reason, confident, best)

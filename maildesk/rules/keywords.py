@@ -1,0 +1,221 @@
+"""Keyword rules as data: read and check the `keywords:` of each service and the `classifier:` section.
+
+The office edits these rules by hand, so every mistake is reported as a ConfigError naming the file
+and the exact key (`services.2.2.7.keywords.bn[3]`) instead of surfacing later as a strange routing.
+
+A rule is written `"term: weight"` (or just `"term"`, weight 1). A term may be a phrase of several
+words; `*` inside a word is a wildcard (`proshik*`). Lists:
+
+  bn        Bengali words; inflected forms match (ল্যাব matches ল্যাবে, ল্যাবের, ল্যাবগুলো)
+  en        English words; plurals and -ed/-ing forms match (laptop matches laptops)
+  banglish  Bengali typed in Latin letters; spelling variants match (proshikkhon = proshikhon)
+  not       words that say the message is NOT for this service; their weight is taken off the score
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from maildesk.errors import ConfigError
+from maildesk.rules.normalize import DEFAULT_BN_SUFFIXES, is_bengali, normalize, tokenize
+
+LANGS = ("bn", "en", "banglish")
+KEYWORD_LISTS = LANGS + ("not",)
+MAX_WEIGHT = 20.0
+
+
+@dataclass(frozen=True)
+class Term:
+    """One rule: what the clerk wrote, how it is matched, and where it lives in the file."""
+
+    service: str  # service code, or "none" for the out-of-scope list
+    text: str  # the term as written, without the weight
+    lang: str  # bn | en | banglish
+    weight: float
+    negative: bool
+    words: tuple[str, ...]  # normalised words; may contain '*'
+    key: str  # dotted config key, for messages
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Thresholds that decide between routing a message and sending it to triage."""
+
+    subject_weight: float = 2.0
+    min_score: float = 3.0
+    min_margin: float = 1.5
+    confident_score: float = 6.0
+    confident_margin: float = 3.0
+    ranking_size: int = 5
+    bn_suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """All keyword rules of the charter, validated."""
+
+    services: tuple[str, ...]  # every service code, in charter order
+    terms: tuple[Term, ...]  # positive and negative terms of every service
+    out_of_scope: tuple[Term, ...]  # terms that mean "the office does not handle this"
+    settings: Settings = field(default_factory=Settings)
+    source_file: str = "charter.yaml"
+
+    def terms_of(self, service: str) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if t.service == service)
+
+
+_SETTINGS_NUMBERS = {
+    "subject_weight": (1.0, 10.0),
+    "min_score": (0.0, 100.0),
+    "min_margin": (0.0, 100.0),
+    "confident_score": (0.0, 100.0),
+    "confident_margin": (0.0, 100.0),
+    "ranking_size": (1, 14),
+}
+_CLASSIFIER_KEYS = set(_SETTINGS_NUMBERS) | {"out_of_scope", "bn_suffixes"}
+
+
+def load_rules(charter_raw: dict, source_file) -> RuleSet:
+    """Validate the keyword parts of a parsed charter.yaml and return the rules.
+
+    Raises ConfigError(file, dotted_key, message) on the first problem found.
+    """
+    file = str(source_file)
+    if not isinstance(charter_raw, dict):
+        raise ConfigError(file, "(top)", "the charter must be a mapping")
+    services_raw = charter_raw.get("services")
+    if not isinstance(services_raw, dict) or not services_raw:
+        raise ConfigError(file, "services", "must be a mapping of service codes")
+
+    settings = _load_settings(charter_raw.get("classifier"), file)
+    terms: list[Term] = []
+    for code, service in services_raw.items():
+        code = str(code)
+        base = f"services.{code}.keywords"
+        raw = service.get("keywords") if isinstance(service, dict) else None
+        terms.extend(_load_lists(raw, file, base, code, allow_not=True))
+
+    oos_raw = (charter_raw.get("classifier") or {}).get("out_of_scope")
+    out_of_scope = tuple(_load_lists(oos_raw, file, "classifier.out_of_scope", "none", allow_not=False))
+    return RuleSet(
+        services=tuple(str(c) for c in services_raw),
+        terms=tuple(terms),
+        out_of_scope=out_of_scope,
+        settings=settings,
+        source_file=file,
+    )
+
+
+def _load_settings(raw: Any, file: str) -> Settings:
+    if raw is None:
+        return Settings()
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "classifier", "must be a mapping")
+    unknown = sorted(set(map(str, raw)) - _CLASSIFIER_KEYS)
+    if unknown:
+        raise ConfigError(file, f"classifier.{unknown[0]}",
+                          f"unknown setting; expected one of {', '.join(sorted(_CLASSIFIER_KEYS))}")
+    values: dict[str, Any] = {}
+    for name, (lo, hi) in _SETTINGS_NUMBERS.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(file, f"classifier.{name}", f"must be a number, not {value!r}")
+        if not lo <= value <= hi:
+            raise ConfigError(file, f"classifier.{name}", f"must be between {lo} and {hi}, not {value}")
+        values[name] = int(value) if isinstance(lo, int) and isinstance(hi, int) else float(value)
+    if "bn_suffixes" in raw:
+        sfx = raw["bn_suffixes"]
+        if not isinstance(sfx, list) or not sfx:
+            raise ConfigError(file, "classifier.bn_suffixes", "must be a non-empty list of Bengali endings")
+        for i, s in enumerate(sfx):
+            if not isinstance(s, str) or not is_bengali(s) or " " in normalize(s):
+                raise ConfigError(file, f"classifier.bn_suffixes[{i}]", f"not a Bengali ending: {s!r}")
+        values["bn_suffixes"] = tuple(sfx)
+    settings = Settings(**values)
+    if settings.confident_score < settings.min_score:
+        raise ConfigError(file, "classifier.confident_score", "must not be below min_score")
+    return settings
+
+
+def _load_lists(raw: Any, file: str, base: str, service: str, allow_not: bool) -> list[Term]:
+    if raw is None or raw == {}:
+        return []
+    if not isinstance(raw, dict):
+        raise ConfigError(file, base, "must be a mapping with lists bn, en, banglish"
+                          + (", not" if allow_not else ""))
+    allowed = KEYWORD_LISTS if allow_not else LANGS
+    terms: list[Term] = []
+    seen: dict[tuple, str] = {}
+    for lang, items in raw.items():
+        lkey = f"{base}.{lang}"
+        if lang not in allowed:
+            raise ConfigError(file, lkey, f"unknown list; expected one of {', '.join(allowed)}")
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise ConfigError(file, lkey, "must be a list of \"term: weight\" entries")
+        for i, item in enumerate(items):
+            key = f"{lkey}[{i}]"
+            text, weight = _parse_item(item, file, key)
+            term_lang = lang if lang != "not" else ("bn" if is_bengali(text) else "en")
+            words = _words(text, term_lang, file, key)
+            ident = (term_lang, lang == "not", words)
+            if ident in seen:
+                raise ConfigError(file, key, f"duplicate of {seen[ident]} ({text!r})")
+            seen[ident] = key
+            terms.append(Term(service, text, term_lang, weight, lang == "not", words, key))
+    return terms
+
+
+def _parse_item(item: Any, file: str, key: str) -> tuple[str, float]:
+    """`"term: 3"`, `"term"` or (when the quotes were forgotten) the mapping `{term: 3}`."""
+    if isinstance(item, dict) and len(item) == 1:
+        (text, weight), = item.items()
+        text = str(text)
+    elif isinstance(item, str):
+        text, sep, w = item.rpartition(":")
+        if not sep:
+            text, weight = item, 1
+        else:
+            try:
+                weight = float(w.strip())
+            except ValueError:
+                raise ConfigError(file, key, f"weight after ':' must be a number: {item!r}") from None
+    else:
+        raise ConfigError(file, key, f"expected \"term: weight\", got {item!r}")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise ConfigError(file, key, f"weight must be a number: {weight!r}")
+    if not 0 < weight <= MAX_WEIGHT:
+        raise ConfigError(file, key, f"weight must be above 0 and at most {MAX_WEIGHT:g}, not {weight:g}")
+    text = text.strip()
+    if not text:
+        raise ConfigError(file, key, "empty term")
+    return text, float(weight)
+
+
+def _words(text: str, lang: str, file: str, key: str) -> tuple[str, ...]:
+    """Normalised words of a term, keeping '*' wildcards; checks the script matches the list."""
+    parts: list[str] = []
+    for chunk in text.split():
+        if "*" in chunk:
+            pieces = chunk.split("*")
+            norm = ["".join(tokenize(p)) for p in pieces]
+            word = "*".join(norm)
+            literal_prefix = norm[0]
+            if len(literal_prefix) < 2:
+                raise ConfigError(file, key, f"a pattern must start with at least two letters: {text!r}")
+            parts.append(word)
+        else:
+            parts.extend(tokenize(chunk))
+    if not parts:
+        raise ConfigError(file, key, f"no letters left after normalisation: {text!r}")
+    bengali = any(is_bengali(p) for p in parts)
+    latin = any(any("a" <= ch <= "z" for ch in p) for p in parts)
+    if lang == "bn" and latin:
+        raise ConfigError(file, key, f"Latin letters in the bn list; move {text!r} to en or banglish")
+    if lang in ("en", "banglish") and bengali:
+        raise ConfigError(file, key, f"Bengali letters in the {lang} list; move {text!r} to bn")
+    return tuple(parts)

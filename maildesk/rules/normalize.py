@@ -1,0 +1,259 @@
+"""Text normalisation for keyword matching.
+
+Mail to the office arrives in Bengali, English and Banglish (Bengali typed in Latin letters), from
+phones that type nukta letters precomposed and from desktops that don't, with Bengali or Latin digits,
+HTML-only bodies and inflected words. The classifier compares words only after they have been brought
+to one form here, so a clerk writes a keyword once and it matches all of those spellings.
+
+Everything here is pure and deterministic: text in, text out.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+import unicodedata
+from functools import lru_cache
+from html.parser import HTMLParser
+
+__all__ = [
+    "normalize",
+    "tokenize",
+    "html_to_text",
+    "fold_bn",
+    "is_bengali",
+    "is_latin",
+    "bn_stems",
+    "en_stems",
+    "banglish_key",
+    "banglish_stems",
+    "DEFAULT_BN_SUFFIXES",
+]
+
+# Invisible characters that change bytes but not the word: ZWNJ, ZWJ, zero-width space, word joiner,
+# BOM, soft hyphen.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200c\u200d\u200b\u2060\ufeff\u00ad"), None)
+
+# য় ড় ঢ় have a precomposed code point (phones) and a base+nukta sequence (NFC). Use the sequence.
+_NUKTA = {"\u09dc": "\u09a1\u09bc", "\u09dd": "\u09a2\u09bc", "\u09df": "\u09af\u09bc"}
+
+_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
+
+# Apostrophes inside words vanish ("can't" -> "cant", "UDC's" -> "udcs"); other punctuation splits.
+_APOSTROPHES = dict.fromkeys(map(ord, "'\u2019\u2018\u02bc`"), None)
+
+
+def _is_word_char(ch: str) -> bool:
+    """Letters, marks (Bengali vowel signs, hasanta) and digits make words; everything else splits."""
+    cat = unicodedata.category(ch)
+    return cat[0] in "LMN"
+
+
+def normalize(text: str | None) -> str:
+    """One canonical form: NFC, nukta unified, no ZWJ/ZWNJ, ASCII digits, case folded, no punctuation.
+
+    The result is words separated by single spaces. Danda (।), quotes, hyphens and every other
+    punctuation or symbol become spaces.
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", text)
+    text = text.translate(_INVISIBLE)
+    for composed, sequence in _NUKTA.items():
+        if composed in text:
+            text = text.replace(composed, sequence)
+    text = text.translate(_DIGITS).translate(_APOSTROPHES).casefold()
+    out = [ch if _is_word_char(ch) else " " for ch in text]
+    return " ".join("".join(out).split())
+
+
+_SCRIPT_SPLIT = re.compile(r"(?<=[a-z0-9])(?=[\u0980-\u09ff])|(?<=[\u0980-\u09ff])(?=[a-z])")
+
+
+def tokenize(text: str | None) -> list[str]:
+    """Words of normalised text; a Latin word glued to a Bengali suffix ("UDCতে") is split in two."""
+    norm = normalize(text)
+    if not norm:
+        return []
+    tokens: list[str] = []
+    for word in norm.split(" "):
+        if word.isascii():
+            tokens.append(word)
+        else:
+            tokens.extend(part for part in _SCRIPT_SPLIT.split(word) if part)
+    return tokens
+
+
+def is_bengali(word: str) -> bool:
+    return any("\u0980" <= ch <= "\u09ff" for ch in word)
+
+
+def is_latin(word: str) -> bool:
+    return word.isascii() and any(ch.isalpha() for ch in word)
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+_BLOCK = {"p", "div", "br", "li", "tr", "td", "th", "table", "h1", "h2", "h3", "h4", "h5", "h6",
+          "blockquote", "pre", "hr", "ul", "ol"}
+_SKIP = {"script", "style", "head", "title"}
+
+
+class _TextOf(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _SKIP:
+            self.skip += 1
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in _SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_to_text(html: str | None) -> str:
+    """Visible text of an HTML body, one line per block; scripts and styles dropped, never raises."""
+    if not html:
+        return ""
+    parser = _TextOf()
+    try:
+        parser.feed(html)
+        parser.close()
+        text = "".join(parser.parts)
+    except Exception:  # broken markup: fall back to crude tag stripping
+        text = _html.unescape(re.sub(r"<[^>]*>", " ", html))
+    lines = (" ".join(line.replace("\xa0", " ").split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+# --- Bengali: spelling fold and inflection ------------------------------------------------------
+
+# Spellings that vary in everyday typing without changing the word: long/short i and u, the two n's,
+# the three s's, chandrabindu, khanda ta. Applied to both keyword and text, never shown to anyone.
+_BN_FOLD = str.maketrans({"ী": "ি", "ূ": "ু", "ঈ": "ই", "ঊ": "উ", "ণ": "ন", "শ": "স", "ষ": "স",
+                          "ৎ": "ত", "ঁ": None})
+
+
+def fold_bn(word: str) -> str:
+    """Loose Bengali key: সরকারী/সরকারি, পন্য/পণ্য, প্রশিক্ষণ/প্রসিক্ষন compare equal."""
+    return word.translate(_BN_FOLD)
+
+
+# Case endings, classifiers, plurals and particles that Bengali glues to a noun. A word matches a
+# keyword when it is the keyword followed by up to three of these (ল্যাব + ে + র = ল্যাবের,
+# কম্পিউটার + গুলো + তে). Words that merely start with the keyword (ল্যাবরেটরি) do not match.
+DEFAULT_BN_SUFFIXES: tuple[str, ...] = (
+    "ে", "র", "এর", "ের", "য়ের", "য়", "য়ে", "এ", "কে", "রে", "তে", "েতে",
+    "টি", "টা", "টো", "টু", "খানা", "খানি",
+    "গুলো", "গুলি", "গুলা", "গুলোন", "সমূহ", "সমুহ", "সকল", "দের", "রা", "েরা", "এরা", "গন", "গণ",
+    "দ্বয়", "ও", "ই", "েই", "তেও", "তেই",
+)
+
+
+def _prepare_suffixes(suffixes) -> tuple[str, ...]:
+    folded = {fold_bn(normalize(s).replace(" ", "")) for s in suffixes}
+    return tuple(sorted((s for s in folded if s), key=len, reverse=True))
+
+
+@lru_cache(maxsize=64)
+def _suffix_table(suffixes: tuple[str, ...]) -> tuple[str, ...]:
+    return _prepare_suffixes(suffixes)
+
+
+def _strip(word: str, suffixes: tuple[str, ...], depth: int, min_len: int, out: set[str]) -> None:
+    if depth == 0:
+        return
+    for suf in suffixes:
+        if word.endswith(suf) and len(word) - len(suf) >= min_len:
+            stem = word[: -len(suf)]
+            if stem not in out:
+                out.add(stem)
+                _strip(stem, suffixes, depth - 1, min_len, out)
+
+
+def bn_stems(word: str, suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES) -> frozenset[str]:
+    """The folded word and every stem left after taking off up to three known suffixes."""
+    folded = fold_bn(word)
+    out = {folded}
+    _strip(folded, _suffix_table(tuple(suffixes)), 3, 2, out)
+    return frozenset(out)
+
+
+# --- English -----------------------------------------------------------------------------------
+
+# Banglish case endings typed onto English words: "labe", "nothite", "laptopgula", "officeke".
+_EN_BANGLISH_TAILS = ("gulo", "gula", "guli", "te", "ta", "ti", "ke", "der", "e")
+
+
+def en_stems(word: str) -> frozenset[str]:
+    """A Latin word and its likely dictionary forms: plural, past, -ing, and Banglish case endings."""
+    out = {word}
+    n = len(word)
+    if n > 3 and word.endswith("ies"):
+        out.add(word[:-3] + "y")
+    if n > 3 and word.endswith("es"):
+        out.add(word[:-2])
+    if n > 2 and word.endswith("s") and not word.endswith("ss"):
+        out.add(word[:-1])
+    if n > 4 and word.endswith("ed"):
+        out.update((word[:-2], word[:-1]))
+        if word[-3] == word[-4]:
+            out.add(word[:-3])
+    if n > 5 and word.endswith("ing"):
+        out.update((word[:-3], word[:-3] + "e"))
+        if word[-4] == word[-5]:
+            out.add(word[:-4])
+    for tail in _EN_BANGLISH_TAILS:
+        if word.endswith(tail) and n - len(tail) >= 3:
+            out.add(word[: -len(tail)])
+    return frozenset(out)
+
+
+# --- Banglish ----------------------------------------------------------------------------------
+
+# Banglish has no fixed spelling: proshikkhon / proshikhon / prosikkhon, nai / nei, bhalo / valo.
+# The phonetic key folds the usual variations so that they compare equal. Order matters: longer
+# clusters first.
+_BL_CLUSTERS = (
+    ("kkh", "k"), ("chh", "c"), ("ch", "c"), ("sh", "s"), ("kh", "k"), ("gh", "g"), ("bh", "b"),
+    ("ph", "f"), ("th", "t"), ("dh", "d"), ("jh", "j"), ("rh", "r"), ("ck", "k"), ("q", "k"),
+    ("x", "ks"), ("z", "j"), ("v", "b"), ("w", "o"), ("y", "i"), ("ee", "i"), ("oo", "u"),
+)
+_BL_VOWELS = str.maketrans({"a": "a", "o": "a", "u": "a", "e": "a", "i": "i"})
+_RUNS = re.compile(r"(.)\1+")
+
+# Case endings in key form: -e/-o, -er/-r, -te/-ta/-to, -ti, -gula/-gulo, -ke, -der, -ra.
+_BL_TAILS = ("gala", "dar", "ar", "ta", "ti", "ka", "ra", "r", "a")
+
+
+@lru_cache(maxsize=65536)
+def banglish_key(word: str) -> str:
+    """Phonetic key of a Latin word: sh=s, kkh=kh=k, bh=v=b, a/o/u/e one vowel, doubled letters once."""
+    w = "".join(ch for ch in word.lower() if "a" <= ch <= "z")
+    for a, b in _BL_CLUSTERS:
+        if a in w:
+            w = w.replace(a, b)
+    w = w.translate(_BL_VOWELS)
+    w = _RUNS.sub(r"\1", w)
+    # runs of vowels collapse after the mapping too ("nei" -> "nai", "hoy" -> "hai")
+    return w
+
+
+@lru_cache(maxsize=65536)
+def banglish_stems(word: str) -> frozenset[str]:
+    """The key of a Latin word and the keys left after taking off up to two Banglish endings."""
+    key = banglish_key(word)
+    out = {key}
+    _strip(key, _BL_TAILS, 2, 3, out)
+    return frozenset(out)
