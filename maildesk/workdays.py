@@ -105,6 +105,17 @@ _ENTRY_KEYS = {
 _FILE_NAME = re.compile(r"^(\d{4})\.ya?ml$")
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text, so an impossible date like 2026-02-30 is reported with
+    its key instead of failing inside the YAML parser."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 @dataclass(frozen=True)
 class HolidayFile:
     """One year's corrections to the package list, as the clerk wrote them."""
@@ -162,7 +173,7 @@ def parse_holiday_file(text: str, file: str | Path, year: int) -> HolidayFile:
     """Check and read one year's file; every mistake is a ConfigError naming the file and key."""
     file = str(file)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
