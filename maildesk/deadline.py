@@ -57,7 +57,7 @@ def _normalise(text: str) -> str:
 
 
 def parse_deadline(text: str) -> Deadline:
-    """Parse e.g. "তাৎক্ষণিক/ ৩ কার্যদিবস (প্রযোজ্য ক্ষেত্রে)" → immediate, 3 working days, where applicable."""
+    """Parse e.g. "তাৎক্ষণিক/ ৩ কার্যদিবস (প্রযোজ্য ক্ষেত্রে)" → immediate, 3 days, where applicable."""
     if not isinstance(text, str):
         raise ValueError(f"a charter deadline must be text, got {text!r}")
     flat = _normalise(text)

@@ -194,7 +194,8 @@ def parse_holiday_file(text: str, file: str | Path, year: int) -> HolidayFile:
         if d in seen:
             raise ConfigError(file, f"{key}.date", f"{d} is already listed at {seen[d]}")
         seen[d] = key
-        add.append((d, _as_text(e["name_bn"], file, f"{key}.name_bn"), _as_text(e["name_en"], file, f"{key}.name_en")))
+        name_bn = _as_text(e["name_bn"], file, f"{key}.name_bn")
+        add.append((d, name_bn, _as_text(e["name_en"], file, f"{key}.name_en")))
 
     remove = []
     for key, e in _entries(data, "remove", file):
@@ -259,10 +260,15 @@ def load_holiday_calendar(folder: Path, years: Iterable[int]) -> HolidayCalendar
     for year in years:
         path = next((p for p in (folder / f"{year}.yaml", folder / f"{year}.yml") if p.is_file()), None)
         if path is None:
-            warnings.append(f"no holiday file for {year} ({folder / f'{year}.yaml'}): using the holidays package only")
+            expected = folder / f"{year}.yaml"
+            warnings.append(f"no holiday file for {year} ({expected}): using the holidays package only")
             hf = None
         else:
-            hf = parse_holiday_file(path.read_text(encoding="utf-8"), path, year)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise ConfigError(path, "(file)", "is not UTF-8 text: save it as UTF-8") from None
+            hf = parse_holiday_file(text, path, year)
         year_days, year_warnings = merge_year(year, hf)
         days.update(year_days)
         warnings.extend(year_warnings)
@@ -327,11 +333,14 @@ class WorkCalendar:
         self.tz = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
         self.weekend = frozenset(weekend)
         if not self.weekend <= set(range(7)) or len(self.weekend) == 7:
-            raise ValueError(f"weekend must be weekday numbers 0–6 (Monday=0), not all seven: {sorted(self.weekend)}")
+            raise ValueError(
+                f"weekend must be weekday numbers 0–6 (Monday=0), not all seven: {sorted(self.weekend)}"
+            )
         self.office_start = _as_time(office_start, "office_start")
         self.office_end = _as_time(office_end, "office_end")
         if not self.office_start < self.office_end:
-            raise ValueError(f"office hours must start before they end ({self.office_start}–{self.office_end})")
+            hours = f"{self.office_start}–{self.office_end}"
+            raise ValueError(f"office hours must start before they end ({hours})")
 
     # -- days ---------------------------------------------------------------------------------------
 
@@ -399,7 +408,9 @@ class WorkCalendar:
             if reason:
                 skipped.append(SkippedDay(d, *reason))
             d += timedelta(days=1)
-        return DueDate(due_at=self.office_close(last), start_day=start, working_days=working_days, skipped=tuple(skipped))
+        return DueDate(
+            due_at=self.office_close(last), start_day=start, working_days=working_days, skipped=tuple(skipped)
+        )
 
     def working_days_between(self, a: datetime, b: datetime) -> int:
         """How many working days ended (office close on a working day) after `a` up to and including `b`;
@@ -471,5 +482,7 @@ class WorkCalendar:
         _aware(hold_start, "hold_start")
         _aware(hold_end, "hold_end")
         if hold_end < hold_start:
-            raise ValueError(f"hold ends ({hold_end.isoformat()}) before it starts ({hold_start.isoformat()})")
+            raise ValueError(
+                f"hold ends ({hold_end.isoformat()}) before it starts ({hold_start.isoformat()})"
+            )
         return self.add_working_time(due_at, self.working_time_between(hold_start, hold_end))

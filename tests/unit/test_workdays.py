@@ -338,6 +338,14 @@ def test_file_errors_name_the_file_and_key(tmp_path, text, key):
     assert str(path) in str(err.value) and key in str(err.value)
 
 
+def test_a_file_not_saved_as_utf8(tmp_path):
+    path = tmp_path / "2026.yaml"
+    path.write_bytes("holidays:\n  - name_bn: দশমী\n".encode("utf-16"))
+    with pytest.raises(ConfigError) as err:
+        load_holiday_calendar(tmp_path, [2026])
+    assert (err.value.file, err.value.key) == (str(path), "(file)")
+
+
 def test_the_shipped_holiday_files():
     holidays = load_holiday_calendar(ROOT / "config" / "holidays", [2025, 2026, 2027])
     assert holidays.warnings == ()
