@@ -26,8 +26,9 @@ note       note, নোট, মন্তব্য                               
 
 Status words: open = open, in-progress, in progress, progress, working, খোলা, চলমান, প্রক্রিয়াধীন;
 waiting = waiting, wait, on-hold, on hold, hold, pending, অপেক্ষা, অপেক্ষায়, অপেক্ষমাণ, স্থগিত;
-scheduled = scheduled, schedule, নির্ধারিত. "#status <reason with one status word>" (e.g. "#status
-সিএ-র অনুমোদনের অপেক্ষায়") takes that status when only one status word is present.
+scheduled = scheduled, schedule, নির্ধারিত. The first word decides when it is a status word; otherwise a
+reason holding exactly one status word ("#status সিএ-র অনুমোদনের অপেক্ষায়") takes that status.
+The '#' must touch the verb: "# close the window" is text.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def parse_commands(text: str, *, services: Collection[str] | None = None) -> tup
 def parse_line(line: str, *, services: Collection[str] | None = None) -> Command | None:
     """The command on one line, or None when the line is ordinary text."""
     raw = line.strip()
-    if not raw.startswith("#"):
+    if not raw.startswith("#") or raw[1:2].isspace():
         return None
     key = _key(raw[1:])
     for alias in _VERB_ALIASES:

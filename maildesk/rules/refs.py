@@ -12,7 +12,7 @@ from maildesk.outbound.bengali import to_ascii_digits
 
 # PREFIX-YYYY-NNNNN: prefix of 2–10 letters, the year, a counter of at least five digits.
 TICKET_REF = re.compile(r"[A-Z]{2,10}-\d{4}-\d{5,}")
-_BOUNDED = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2,10}-\d{4}-\d{5,})(?![0-9])")
+_BOUNDED = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2,10}-\d{4}-\d{5,})(?![A-Za-z0-9])")
 _BRACKETED = re.compile(r"\[\s*([A-Za-z]{2,10}-\d{4}-\d{5,})\s*\]")
 
 
