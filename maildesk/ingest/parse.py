@@ -58,6 +58,7 @@ class ParsedMessage:
     content_type: str = "text/plain"
     attachments: tuple[Attachment, ...] = ()
     size: int = 0
+    flowed: bool = False  # the text part is format=flowed (RFC 3676): soft line breaks end in a space
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -145,7 +146,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
             )
         )
 
+    flowed = False
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain" and not part.get_filename():
+            flowed = str(part.get_param("format", "")).lower() == "flowed"
+            break
+
     return ParsedMessage(
+        flowed=flowed,
         message_id=message_id,
         has_message_id=has_id,
         content_hash=content_hash,

@@ -72,7 +72,8 @@ def split_reply(text: str | None, html: str | None = None, *, flowed: bool = Fal
 
 # Gmail with the Bengali UI: "রবি, ১৫ ফেব, ২০২৬ তারিখে ১:৫৪ AM টায় তারিখে Name <addr> লিখেছেন:", hard-wrapped
 # after "<" when long. A digit on the first line (the date) keeps an officer's own "… লিখেছেন:" apart.
-_BN_WROTE = r"^(" + QUOTED_MATCH_INCLUDE + r"[^\n]*[0-9০-৯][^\n]*(?:\n[^\n]*)?লিখেছেন\s?:)$"
+# Written so that the regex stays linear in the line length (no nested unbounded repeats).
+_BN_WROTE = r"^(" + QUOTED_MATCH_INCLUDE + r"(?=[^\n]*[0-9০-৯])[^\n]*(?:লিখেছেন|\n[^\n]*লিখেছেন)\s?:)$"
 BENGALI_ENTRY = {
     "wrote_header": _BN_WROTE,
     "disclaimers": [],
@@ -83,11 +84,14 @@ BENGALI_ENTRY = {
 MAIL_LANGUAGES.setdefault("bn", BENGALI_ENTRY)
 
 _HEADER_RE = EmailMessage(text="", languages=["bn", "en"]).HEADER_REGEX
+# The library's English patterns backtrack quadratically on long lines; attributions and header lines
+# are short (clients wrap them), so longer lines are not offered to it.
+_MAX_HEADER_LINE = 300
 
 # Yahoo Mail for Android writes the first quoted line on the attribution line:
 # "On Tue, Jun 9, 2026 at 2:10 PM, Name<addr> wrote:   first quoted line". The address keeps an
 # officer's own sentence apart.
-_INLINE_ATTRIBUTION = re.compile(r"^On\s.*\d.*<[^<>\s]+@[^<>\s]+>\s*wrote:\s+\S", re.IGNORECASE)
+_INLINE_ATTRIBUTION = re.compile(r"^On\s(?=[^<\n]*\d)[^<\n]*<[^<>\s]+@[^<>\s]+>\s*wrote:\s+\S", re.IGNORECASE)
 _SEPARATOR = re.compile(r"^[_\-=]{10,}$")
 
 # --------------------------------------------------------------------------------------------------
@@ -177,9 +181,10 @@ def _find_quotes(bare: list[str]) -> tuple[set[int], int]:
             break
 
     quote_lines = {i for i, line in enumerate(bare) if line.startswith(">")}
-    joined = "\n".join(bare)
+    probe = [line if len(line) <= _MAX_HEADER_LINE else "\u2026" for line in bare]
+    joined = "\n".join(probe)
     starts = [0]
-    for line in bare[:-1]:
+    for line in probe[:-1]:
         starts.append(starts[-1] + len(line) + 1)
 
     for match in _HEADER_RE.finditer(joined):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime, timezone
 import ssl
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ class MailSource(Protocol):
 
     def pending(self, last_uid: int) -> list: ...
 
-    def fetch(self, uids: list) -> list[tuple[object, bytes]]: ...
+    def fetch(self, uids: list) -> list[tuple[object, bytes, datetime | None]]: ...
 
     def mark_done(self, uids: list) -> None: ...
 
@@ -62,6 +63,7 @@ class ImapSource:
                                      timeout=timeout)
             if endpoint.scheme == "imap+starttls":
                 self.client.starttls(ctx)
+            self.client.normalise_times = False  # keep INTERNALDATE's own offset
             self.client.login(endpoint.username or "", endpoint.password or "")
             info = self.client.select_folder(self.folder)
         except Exception as exc:
@@ -80,11 +82,13 @@ class ImapSource:
         # "N:*" always matches the highest UID, even when it is below N.
         return sorted(u for u in uids if u > last_uid)
 
-    def fetch(self, uids: list[int]) -> list[tuple[int, bytes]]:
+    def fetch(self, uids: list[int]) -> list[tuple[int, bytes, datetime | None]]:
+        """(uid, raw bytes, arrival time) for each UID still present; the arrival time (INTERNALDATE)
+        starts the deadline clock, so a worker that was down does not shift due dates."""
         if not uids:
             return []
         try:
-            data = self.client.fetch(uids, [b"BODY.PEEK[]"])
+            data = self.client.fetch(uids, [b"BODY.PEEK[]", b"INTERNALDATE"])
         except Exception as exc:
             raise SourceError(f"{self.endpoint.safe}: fetch failed: {_describe(exc)}") from exc
         out = []
@@ -92,7 +96,7 @@ class ImapSource:
             item = data.get(uid)
             if item is None:  # expunged by someone else between SEARCH and FETCH
                 continue
-            out.append((uid, item.get(b"BODY[]") or b""))
+            out.append((uid, item.get(b"BODY[]") or b"", _aware(item.get(b"INTERNALDATE"))))
         return out
 
     def mark_done(self, uids: list[int]) -> None:
@@ -171,7 +175,7 @@ class MaildirSource:
         head = key.split(".", 1)[0]
         return (int(head) if head.isdigit() else 0, key)
 
-    def fetch(self, uids: list[str]) -> list[tuple[str, bytes]]:
+    def fetch(self, uids: list[str]) -> list[tuple[str, bytes, datetime]]:
         files = self._files()
         out = []
         for key in uids:
@@ -179,7 +183,8 @@ class MaildirSource:
             if path is None:
                 continue
             try:
-                out.append((key, path.read_bytes()))
+                received = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+                out.append((key, path.read_bytes(), received))
             except FileNotFoundError:
                 continue
         return out
@@ -203,6 +208,12 @@ class MaildirSource:
 
     def close(self) -> None:
         pass
+
+
+def _aware(value) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _describe(exc: Exception) -> str:

@@ -1,1 +1,1 @@
-"""jobs layer."""
+"""Jobs: each one a run-once function the scheduler calls and the CLI exposes."""

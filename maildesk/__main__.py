@@ -1,0 +1,5 @@
+import sys
+
+from maildesk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,332 @@
+"""The ingest cycle: mailbox -> parse -> screen -> thread -> decide -> apply, one transaction a message.
+
+Exactly-once: each message is stored with its ticket changes, outbox rows and the mailbox cursor in one
+commit; only then is it flagged in the mailbox. Re-reading a stored message is a no-op (unique keys on
+mailbox + UIDVALIDITY + UID and on Message-ID). A message that keeps failing is quarantined with its
+bytes and reason after `max_attempts`, and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from maildesk import desk as core
+from maildesk.app import Desk, OfficeDesk
+from maildesk.apply import Applier, Arrival
+from maildesk.ingest.parse import ParsedMessage, ParseError, parse_message
+from maildesk.ingest.sources import SourceError, connected
+from maildesk.officer import parse_officer_reply
+from maildesk.outbound import outbox
+from maildesk.rules.refs import find_ticket_ref
+from maildesk.rules.screen import screen
+from maildesk.rules.tokens import verified_ref
+from maildesk.store.models import Address, IngestFailure, MailboxState, Message, Outbox, Ticket
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestReport:
+    office: str
+    seen: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+# ---- finding what a message belongs to ------------------------------------------------------------
+
+
+def find_thread(session: Session, office: str, m: ParsedMessage) -> Ticket | None:
+    """The ticket this message continues: by a ref in the subject, else by In-Reply-To/References."""
+    ref = find_ticket_ref(m.subject)
+    if ref:
+        t = session.scalar(select(Ticket).where(Ticket.office == office, Ticket.ref == ref))
+        if t is not None:
+            return t
+    ids = list(m.thread_ids)[:50]
+    if not ids:
+        return None
+    tid = session.scalar(select(Message.ticket_id).where(Message.office == office, Message.message_id.in_(ids),
+                                                         Message.ticket_id.is_not(None)).limit(1))
+    if tid is None:
+        tid = session.scalar(select(Outbox.ticket_id).where(Outbox.office == office, Outbox.message_id.in_(ids),
+                                                            Outbox.ticket_id.is_not(None)).limit(1))
+    return session.get(Ticket, tid) if tid is not None else None
+
+
+def ticket_view(t: Ticket) -> core.TicketView:
+    return core.TicketView(id=t.id, ref=t.ref, status=t.status, service=t.service, officer=t.officer,
+                           citizen_email=t.citizen_email, due_at=t.due_at, resolved_at=t.resolved_at,
+                           closed_at=t.closed_at)
+
+
+def auth_failed(m: ParsedMessage, authserv_id: str | None) -> bool:
+    """True when the receiving server (our authserv-id) says neither DKIM nor SPF passed for the sender."""
+    if not authserv_id:
+        return False
+    value = m.header("authentication-results")
+    if not value or value.split(";", 1)[0].strip().lower() != authserv_id.lower():
+        return False
+    results = value.lower()
+    return not ("dkim=pass" in results or "spf=pass" in results)
+
+
+# ---- one message -----------------------------------------------------------------------------------
+
+
+def already_stored(session: Session, office: str, mailbox: str, uidvalidity: int, uid: str, raw: bytes | None,
+                   m: ParsedMessage | None) -> bool:
+    conds = [(Message.mailbox == mailbox) & (Message.uidvalidity == uidvalidity) & (Message.uid == uid)]
+    if m is not None:
+        conds.append(Message.message_key == (m.message_id if m.has_message_id else f"sha256:{m.content_hash}"))
+    return session.scalar(select(Message.id).where(Message.office == office, or_(*conds)).limit(1)) is not None
+
+
+def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arrival, now: datetime) -> str:
+    """Store and act on one message inside the caller's transaction. Returns what it became."""
+    m = parse_message(arrival.raw)
+    if already_stored(session, od.key, arrival.mailbox, arrival.uidvalidity, arrival.uid, arrival.raw, m):
+        return "duplicate"
+    charter = od.charter
+    ticket = find_thread(session, od.key, m)
+    officer = charter.officer_by_email(m.sender)
+    vref = verified_ref(desk.secret, od.key, officer.key, m.thread_ids, (*m.to, *m.cc)) if officer else None
+    bouncing = session.scalar(select(Address.bouncing).where(Address.office == od.key,
+                                                             Address.email == (m.reply_to or m.sender))) or False
+    situation = core.Situation(
+        message=m,
+        now=now,
+        charter=charter,
+        ticket=ticket_view(ticket) if ticket else None,
+        officer=officer,
+        verified_ref=vref,
+        auth_failed=auth_failed(m, charter.raw.get("office", {}).get("authserv_id")),
+        screen=screen(m, charter.desk_addresses()),
+        sender_bouncing=bool(bouncing),
+    )
+    classification = None
+    if situation.screen is None and (ticket is None or (officer is not None and vref != ticket.ref)):
+        classification = od.classifier.classify(m.subject, m.text, m.html).to_dict()
+    reply = None
+    if officer is not None and ticket is not None and vref == ticket.ref:
+        reply = parse_officer_reply(m, charter)
+    decision = core.decide(situation, classification, reply)
+    applier = Applier(od, session, desk.secret, now, caps=desk_caps(od))
+    applier.apply(decision, m, arrival, ticket)
+    return decision.kind
+
+
+def desk_caps(od: OfficeDesk) -> outbox.Caps:
+    limits = od.charter.raw.get("office", {}).get("auto_reply_limits", {}) or {}
+    return outbox.Caps(per_hour=int(limits.get("per_hour", 5)), per_day=int(limits.get("per_day", 20)))
+
+
+def quarantine(desk: Desk, od: OfficeDesk, arrival: Arrival, reason: str, now: datetime, final: bool) -> bool:
+    """Count a failure; on the last attempt keep the bytes and reason, and tell the officer once.
+
+    Returns True when the message is now quarantined (the loop may move past it)."""
+    with desk.sessions.begin() as s:
+        row = s.scalar(select(IngestFailure).where(
+            IngestFailure.office == od.key, IngestFailure.mailbox == arrival.mailbox,
+            IngestFailure.uidvalidity == arrival.uidvalidity, IngestFailure.uid == arrival.uid))
+        if row is None:
+            row = IngestFailure(office=od.key, mailbox=arrival.mailbox, uidvalidity=arrival.uidvalidity,
+                                uid=arrival.uid, attempts=0, first_seen_at=now)
+            s.add(row)
+        row.attempts += 1
+        row.reason = reason[:4000]
+        row.updated_at = now
+        if row.quarantined:
+            advance_cursor(s, od.key, arrival)
+            return True
+        if final or row.attempts >= desk.settings.max_attempts:
+            advance_cursor(s, od.key, arrival)
+            row.quarantined = True
+            row.raw = arrival.raw
+            s.flush()
+            from maildesk.jobs.alerts import quarantine_notice
+
+            quarantine_notice(s, desk, od, row, now)
+            log.error("quarantined %s uid %s after %d attempt(s): %s", arrival.mailbox, arrival.uid, row.attempts, reason)
+            return True
+        return False
+
+
+def advance_cursor(session: Session, office: str, arrival: Arrival) -> None:
+    """Move the IMAP cursor past this message, in the same transaction as its effects."""
+    if arrival.uid.isdigit() and arrival.uidvalidity:
+        st = _state(session, office, arrival.mailbox)
+        st.last_uid = max(st.last_uid, int(arrival.uid))
+
+
+def is_quarantined(session: Session, office: str, arrival: Arrival) -> bool:
+    return session.scalar(select(IngestFailure.quarantined).where(
+        IngestFailure.office == office, IngestFailure.mailbox == arrival.mailbox,
+        IngestFailure.uidvalidity == arrival.uidvalidity, IngestFailure.uid == arrival.uid)) or False
+
+
+# ---- the cycle -------------------------------------------------------------------------------------
+
+
+def _state(session: Session, office: str, mailbox: str) -> MailboxState:
+    st = session.scalar(select(MailboxState).where(MailboxState.office == office, MailboxState.mailbox == mailbox))
+    if st is None:
+        st = MailboxState(office=office, mailbox=mailbox, uidvalidity=0, last_uid=0, consecutive_failures=0)
+        session.add(st)
+        session.flush()
+    return st
+
+
+def ingest_office(desk: Desk, od: OfficeDesk, source=None, progress=None) -> IngestReport:
+    """Read everything new in one office's mailbox. Never raises for a bad message; raises SourceError
+    when the mailbox cannot be reached (the caller backs off)."""
+    report = IngestReport(od.key)
+    if source is None:
+        with connected(od.settings.mailbox, desk.settings.ca_file, od.settings.processed_folder) as src:
+            return ingest_office(desk, od, src, progress)
+    mailbox = source.identity
+    uidvalidity = source.uidvalidity()
+    with desk.sessions.begin() as s:
+        st = _state(s, od.key, mailbox)
+        if st.uidvalidity != uidvalidity:
+            if st.uidvalidity:
+                log.warning("%s: UIDVALIDITY changed %s -> %s: re-scanning (stored messages are recognised by "
+                            "Message-ID)", mailbox, st.uidvalidity, uidvalidity)
+            st.uidvalidity, st.last_uid = uidvalidity, 0
+        last_uid = st.last_uid
+    pending = source.pending(last_uid)
+    total = len(pending)
+    batch = desk.settings.batch_size
+    for start in range(0, total, batch):
+        chunk = pending[start:start + batch]
+        done = []
+        stop = False
+        for uid, raw, received_at in _fetch(source, chunk, desk.now()):
+            report.seen += 1
+            arrival = Arrival(mailbox, uidvalidity, str(uid), received_at, raw)
+            outcome = _one(desk, od, arrival, report)
+            if outcome == "retry":
+                stop = True  # keep the cursor before this message; try it again next cycle
+                break
+            done.append(uid)
+        source.mark_done(done)
+        if progress is not None:
+            progress(min(start + batch, total), total)
+        if stop:
+            break
+    with desk.sessions.begin() as s:
+        st = _state(s, od.key, mailbox)
+        st.last_success_at = desk.now()
+        st.consecutive_failures = 0
+        st.last_error = None
+        st.alerted = False
+    return report
+
+
+def _fetch(source, uids, now):
+    for item in source.fetch(uids):
+        uid, raw = item[0], item[1]
+        received = item[2] if len(item) > 2 and item[2] is not None else now
+        yield uid, raw, min(received, now)
+
+
+def _one(desk: Desk, od: OfficeDesk, arrival: Arrival, report: IngestReport) -> str:
+    now = desk.now()
+    if len(arrival.raw) > desk.settings.max_message_bytes:
+        quarantine(desk, od, arrival, f"message of {len(arrival.raw)} bytes exceeds limits.max_message_bytes "
+                                      f"({desk.settings.max_message_bytes})", now, final=True)
+        report.quarantined += 1
+        return "quarantined"
+    for attempt in range(3):
+        try:
+            with desk.sessions.begin() as s:
+                if is_quarantined(s, od.key, arrival):
+                    report.duplicates += 1
+                    return "duplicate"
+                kind = process_message(s, desk, od, arrival, now)
+                advance_cursor(s, od.key, arrival)
+            break
+        except IntegrityError as exc:
+            # A concurrent writer stored the same message (or took the same counter) first: look again.
+            log.info("retrying uid %s after a conflicting write: %s", arrival.uid, exc.orig)
+            continue
+        except ParseError as exc:
+            quarantine(desk, od, arrival, f"not an email: {exc}", now, final=True)
+            report.quarantined += 1
+            return "quarantined"
+        except OperationalError:
+            raise  # the database is unwell: the whole cycle fails cleanly and is retried
+        except Exception as exc:  # a bug or a poisonous message: count it, quarantine after N tries
+            log.exception("failed to process uid %s in %s", arrival.uid, arrival.mailbox)
+            reason = f"{type(exc).__name__}: {exc}"
+            if quarantine(desk, od, arrival, reason, now, final=False):
+                report.quarantined += 1
+                return "quarantined"
+            report.failed += 1
+            return "retry"
+    else:
+        report.failed += 1
+        return "retry"
+    if kind == "duplicate":
+        report.duplicates += 1
+    else:
+        report.stored += 1
+        report.kinds[kind] = report.kinds.get(kind, 0) + 1
+        log.info("%s uid %s: %s", od.key, arrival.uid, kind)
+    return kind
+
+
+def ingest_all(desk: Desk, progress=None) -> list[IngestReport]:
+    """One pass over every office's mailbox; a failing mailbox does not stop the others."""
+    reports = []
+    for od in desk.offices.values():
+        try:
+            reports.append(ingest_office(desk, od, progress=progress))
+        except SourceError as exc:
+            reports.append(IngestReport(od.key, error=str(exc)))
+            record_failure(desk, od, str(exc))
+    return reports
+
+
+def record_failure(desk: Desk, od: OfficeDesk, error: str) -> None:
+    from maildesk.jobs.alerts import mailbox_alert
+
+    log.error("%s: mailbox unavailable: %s", od.key, error)
+    try:
+        with desk.sessions.begin() as s:
+            st = _state(s, od.key, od.settings.mailbox.identity)
+            st.consecutive_failures += 1
+            st.last_error = error[:2000]
+            mailbox_alert(s, desk, od, st, desk.now())
+    except OperationalError as exc:
+        log.error("%s: could not record the mailbox failure: %s", od.key, exc)
+
+
+def terminal_progress(done: int, total: int, _started=[None]) -> None:
+    """A progress line with rate and ETA on a terminal; plain log lines otherwise."""
+    if _started[0] is None or done == 0:
+        _started[0] = time.monotonic()
+    elapsed = max(time.monotonic() - _started[0], 1e-6)
+    rate = done / elapsed
+    eta = (total - done) / rate if rate else 0
+    if sys.stderr.isatty():
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.0f} msg/s ETA {eta:.0f}s")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    else:
+        log.info("ingest progress: %d/%d messages, %.0f msg/s, ETA %.0f s", done, total, rate, eta)
