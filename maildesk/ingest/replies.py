@@ -113,6 +113,7 @@ _CLOSING = re.compile(
 )
 _COMMAND_LINE = re.compile(r"^#\w")
 _SENTENCE_END = (".", "?", "!", "।", ":", ";")
+_MAX_NAME_LINES = 8  # a closing line plus the lines of a name, designation, office and phone
 
 
 def _is_name_line(line: str) -> bool:
@@ -221,22 +222,34 @@ def _clean_segment(segment: list[str], content_before: bool) -> tuple[list[str],
             lines = _trim(lines[:i])
             break
 
-    for i, line in enumerate(lines):
-        bare = _bare(line)
-        before = content_before or any(
-            _bare(prev) and not _COMMAND_LINE.match(_bare(prev)) for prev in lines[:i]
-        )
-        if not (before and _CLOSING.match(bare)):
-            continue
-        rest = [_bare(after) for after in lines[i + 1 :]]
-        if len([r for r in rest if r]) <= 8 and all(
-            not r or _COMMAND_LINE.match(r) or _is_name_line(r) for r in rest
-        ):
-            commands = [after for after in lines[i + 1 :] if _COMMAND_LINE.match(_bare(after))]
-            signature = [l for l in lines[i:] if l not in commands] + signature
-            lines = _trim(lines[:i] + ([""] if commands else []) + commands)
-            break
+    start = _sign_off_start(lines, content_before)
+    if start is not None:
+        commands = [line for line in lines[start + 1 :] if _COMMAND_LINE.match(_bare(line))]
+        signature = [line for line in lines[start:] if line not in commands] + signature
+        lines = _trim(lines[:start] + ([""] if commands else []) + commands)
     return lines, signature
+
+
+def _sign_off_start(lines: list[str], content_before: bool) -> int | None:
+    """Index of the closing line of a typed sign-off at the end of ``lines``, if there is one.
+
+    Walks up from the bottom while the lines are name-like (at most ``_MAX_NAME_LINES``), so the cost
+    stays linear; the topmost closing line wins ("Thanks,\nRegards,\nName" goes whole). A closing line
+    with nothing of the officer's above it is the message itself ("ধন্যবাদ") and stays.
+    """
+    bare = [_bare(line) for line in lines]
+    first_content = next(
+        (i for i, b in enumerate(bare) if b and not _COMMAND_LINE.match(b)), len(lines)
+    )
+    found, names = None, 0
+    for i in range(len(lines) - 1, -1, -1):
+        if _CLOSING.match(bare[i]) and (content_before or first_content < i):
+            found = i
+        if bare[i] and not _COMMAND_LINE.match(bare[i]):
+            names += 1
+            if names > _MAX_NAME_LINES or not _is_name_line(bare[i]):
+                break
+    return found
 
 
 def _trim(lines: list[str]) -> list[str]:
