@@ -373,3 +373,15 @@ def test_html_without_officer_text_falls_back_to_text_part():
 
 def test_broken_html_does_not_raise():
     assert strip_reply(None, f"<div>{ANSWER}<blockquote type=cite>unclosed quote <b>") == ANSWER
+
+
+def test_bengali_entry_is_registered_in_mail_parser_reply():
+    from mailparser_reply import EmailReplyParser
+
+    body = (
+        "রাউটার বদলে দেওয়া হয়েছে।\n\nধন্যবাদান্তে\nসহকারী প্রোগ্রামার\n\n"
+        f"রবি, ২৯ নভে, ২০২৬ তারিখে ৯:৪০ AM টায় তারিখে Maildesk <desk@x.example> লিখেছেন:\n\n{QUOTED}"
+    )
+    first = EmailReplyParser(languages=["bn"]).read(body).replies[0]
+    assert first.body == "রাউটার বদলে দেওয়া হয়েছে।"
+    assert first.signatures.startswith("ধন্যবাদান্তে")
