@@ -46,7 +46,7 @@ def redacted(url: str) -> str:
 class Endpoint:
     """A parsed connection URL (IMAP, SMTP or a local folder)."""
 
-    url: str
+    url: str = field(repr=False)
     scheme: str
     host: str = ""
     port: int | None = None
@@ -108,7 +108,7 @@ class Settings:
     config_dir: Path
     offices: tuple[OfficeSettings, ...]
     smtp: Endpoint
-    database_url: str
+    database_url: str = field(repr=False)
     holidays_dir: Path
     hmac_secret: str = field(repr=False, default="")
     ca_file: str | None = None
