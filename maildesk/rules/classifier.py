@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from fnmatch import translate as _glob_to_regex
 
-from maildesk.rules.keywords import RuleSet, Term, load_rules
+from maildesk.rules.keywords import GAP, GAP_WORDS, RuleSet, Term, load_rules
 from maildesk.rules.normalize import (
     banglish_key,
     banglish_stems,
@@ -185,7 +185,8 @@ class Classifier:
 
     def _add(self, term: Term, i: int) -> None:
         mode = term.lang
-        pats = tuple(_glob(w, mode) if "*" in w else _word_key(w, mode) for w in term.words)
+        pats = tuple(None if w == GAP else _glob(w, mode) if "*" in w else _word_key(w, mode)
+                     for w in term.words)
         rule = _Compiled(term, i, pats)
         self._compiled.append(rule)
         first = pats[0]
@@ -195,7 +196,7 @@ class Classifier:
             prefix = term.words[0].split("*")[0]
             self._globs.setdefault((mode, _word_key(prefix, mode)[:2]), []).append(rule)
         # A phrase also matches when typed as one word: "e nothi" = "enothi", "info sarkar" = "infosarkar".
-        if 2 <= len(pats) <= 3 and all(isinstance(p, str) for p in pats):
+        if 2 <= len(pats) <= 3 and all(isinstance(p, str) for p in pats) and GAP not in term.words:
             joined = _word_key("".join(term.words), mode)
             self._index.setdefault((mode, joined), []).append((rule, True))
 
@@ -232,13 +233,23 @@ class Classifier:
         return list(found.values())
 
     def _extend(self, rule: _Compiled, mode: str, tokens: list[_Token], i: int, n: int) -> int | None:
+        """End of the phrase whose first word matched at i, or None; a gap takes as few words as it can."""
         pats = rule.patterns
-        if i + len(pats) > n:
-            return None
-        for k in range(1, len(pats)):
-            if not self._word_matches(pats[k], mode, tokens[i + k]):
+
+        def rest(k: int, pos: int) -> int | None:
+            if k == len(pats):
+                return pos
+            if pats[k] is None:  # gap: skip 0..GAP_WORDS words
+                for skip in range(GAP_WORDS + 1):
+                    end = rest(k + 1, pos + skip)
+                    if end is not None:
+                        return end
                 return None
-        return i + len(pats)
+            if pos >= n or not self._word_matches(pats[k], mode, tokens[pos]):
+                return None
+            return rest(k + 1, pos + 1)
+
+        return rest(1, i + 1)
 
     # -- scoring --
 
@@ -304,7 +315,7 @@ class Classifier:
         ranked = sorted(((c, v) for c, v in scores.items() if v > 0), key=lambda cv: (-cv[1], cv[0]))
         ranking = sorted(ranked + ([(NONE, oos)] if oos > 0 else []), key=lambda cv: -cv[1])
         ranking = tuple((c, round(v, 3)) for c, v in ranking[: s.ranking_size])
-        order = {code: i for i, code in enumerate(self.rules.services)}
+        order = {code: i for i, (code, _) in enumerate(ranked + [(NONE, oos)])}
         matches.sort(key=lambda m: (order.get(m.service, len(order)), m.where != "subject", -m.weight))
         best, best_score = (ranked[0] if ranked else (None, 0.0))
         runner = ranked[1][1] if len(ranked) > 1 else 0.0

@@ -3,8 +3,7 @@
 The office edits these rules by hand, so every mistake is reported as a ConfigError naming the file
 and the exact key (`services.2.2.7.keywords.bn[3]`) instead of surfacing later as a strange routing.
 
-A rule is written `"term: weight"` (or just `"term"`, weight 1). A term may be a phrase of several
-words; `*` inside a word is a wildcard (`proshik*`). Lists:
+A rule is written `"term: weight"` (or just `"term"`, weight 1). A term may be a phrase of several `*` inside a word is a wildcard (`proshik*`). Lists:
 
   bn        Bengali words; inflected forms match (ল্যাব matches ল্যাবে, ল্যাবের, ল্যাবগুলো)
   en        English words; plurals and -ed/-ing forms match (laptop matches laptops)
@@ -21,6 +20,8 @@ from maildesk.errors import ConfigError
 from maildesk.rules.normalize import DEFAULT_BN_SUFFIXES, is_bengali, normalize, tokenize
 
 LANGS = ("bn", "en", "banglish")
+GAP = ".."  # in Term.words: up to GAP_WORDS other words may stand here
+GAP_WORDS = 3
 KEYWORD_LISTS = LANGS + ("not",)
 MAX_WEIGHT = 20.0
 
@@ -34,7 +35,7 @@ class Term:
     lang: str  # bn | en | banglish
     weight: float
     negative: bool
-    words: tuple[str, ...]  # normalised words; may contain '*'
+    words: tuple[str, ...]  # normalised words; may contain '*', or be GAP
     key: str  # dotted config key, for messages
 
 
@@ -200,7 +201,11 @@ def _words(text: str, lang: str, file: str, key: str) -> tuple[str, ...]:
     """Normalised words of a term, keeping '*' wildcards; checks the script matches the list."""
     parts: list[str] = []
     for chunk in text.split():
-        if "*" in chunk:
+        if chunk in (GAP, "...", "\u2026"):
+            if not parts or parts[-1] == GAP:
+                raise ConfigError(file, key, f"'..' must stand between two words: {text!r}")
+            parts.append(GAP)
+        elif "*" in chunk:
             pieces = chunk.split("*")
             norm = ["".join(tokenize(p)) for p in pieces]
             word = "*".join(norm)
@@ -210,6 +215,8 @@ def _words(text: str, lang: str, file: str, key: str) -> tuple[str, ...]:
             parts.append(word)
         else:
             parts.extend(tokenize(chunk))
+    if parts and parts[-1] == GAP:
+        raise ConfigError(file, key, f"'..' must stand between two words: {text!r}")
     if not parts:
         raise ConfigError(file, key, f"no letters left after normalisation: {text!r}")
     bengali = any(is_bengali(p) for p in parts)
