@@ -102,6 +102,37 @@ class OfficeSettings:
     processed_folder: str | None = None
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """When the weekly digest goes out, in the office's time zone; a worker that was down at that time
+    still sends it if it comes back within `misfire_hours`."""
+
+    weekday: int = 6  # Monday = 0 … Sunday = 6
+    time: str = "09:00"
+    misfire_hours: int = 48
+    oldest: int = 10  # how many of the oldest open tickets to list
+
+
+def _digest(table: dict, file) -> DigestSettings:
+    day = _get(table, "day", str, file, "digest.day", "sunday").strip().lower()
+    if day not in WEEKDAYS:
+        raise ConfigError(file, "digest.day", f"write a weekday in English, like sunday; got {day!r}")
+    at = _get(table, "time", str, file, "digest.time", "09:00").strip()
+    hh, _, mm = at.partition(":")
+    if not (hh.isdigit() and mm.isdigit() and len(mm) == 2 and int(hh) < 24 and int(mm) < 60):
+        raise ConfigError(file, "digest.time", f"write a time like 09:00; got {at!r}")
+    misfire = _get(table, "misfire_hours", int, file, "digest.misfire_hours", 48)
+    if not 1 <= misfire <= 24 * 6:
+        raise ConfigError(file, "digest.misfire_hours", "must be from 1 to 144 hours (less than a week)")
+    oldest = _get(table, "oldest", int, file, "digest.oldest", 10)
+    if not 0 <= oldest <= 100:
+        raise ConfigError(file, "digest.oldest", "must be from 0 to 100")
+    return DigestSettings(WEEKDAYS.index(day), f"{int(hh):02d}:{mm}", misfire, oldest)
+
+
 @dataclass(frozen=True)
 class Settings:
     path: Path
@@ -121,6 +152,7 @@ class Settings:
     max_attempts: int = 3
     outbox_max_age_hours: int = 48
     attachments_dir: Path | None = None
+    digest: "DigestSettings" = field(default_factory=lambda: DigestSettings())
 
     @property
     def office(self) -> OfficeSettings:
@@ -242,4 +274,5 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
         max_attempts=positive(limits, "max_attempts", "limits.max_attempts", 3),
         outbox_max_age_hours=positive(limits, "outbox_max_age_hours", "limits.outbox_max_age_hours", 48),
         attachments_dir=rel(attachments) if attachments else None,
+        digest=_digest(_get(data, "digest", dict, file, "digest", {}), file),
     )
