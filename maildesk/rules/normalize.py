@@ -223,12 +223,15 @@ def en_stems(word: str) -> frozenset[str]:
 # --- Banglish ----------------------------------------------------------------------------------
 
 # Banglish has no fixed spelling: proshikkhon / proshikhon / prosikkhon, nai / nei, bhalo / valo.
-# The phonetic key folds the usual variations so that they compare equal. Order matters: longer
-# clusters first.
+# The phonetic key folds the usual variations so that they compare equal: sh = s, kkh = kh,
+# v = bh, ph = f, z = j, the vowels a/o/u/e as one and i/y/ee as another, doubled letters once.
+# Aspirated consonants stay distinct from plain ones (kh is not k, th is not t), because that is
+# what separates khata (ledger) from kotha (talk). Aspirates become upper-case letters in the key.
 _BL_CLUSTERS = (
-    ("kkh", "k"), ("chh", "c"), ("ch", "c"), ("sh", "s"), ("kh", "k"), ("gh", "g"), ("bh", "b"),
-    ("ph", "f"), ("th", "t"), ("dh", "d"), ("jh", "j"), ("rh", "r"), ("ck", "k"), ("q", "k"),
-    ("x", "ks"), ("z", "j"), ("v", "b"), ("w", "o"), ("y", "i"), ("ee", "i"), ("oo", "u"),
+    ("kkh", "K"), ("chh", "C"), ("ch", "C"), ("sh", "s"), ("kh", "K"), ("gh", "G"), ("bh", "B"),
+    ("v", "B"), ("ph", "F"), ("f", "F"), ("th", "T"), ("dh", "D"), ("jh", "J"), ("rh", "r"),
+    ("ck", "k"), ("q", "k"), ("x", "ks"), ("z", "j"), ("w", "o"), ("y", "i"), ("ee", "i"),
+    ("oo", "u"),
 )
 _BL_VOWELS = str.maketrans({"a": "a", "o": "a", "u": "a", "e": "a", "i": "i"})
 _RUNS = re.compile(r"(.)\1+")
@@ -239,15 +242,13 @@ _BL_TAILS = ("gala", "dar", "ar", "ta", "ti", "ka", "ra", "r", "a")
 
 @lru_cache(maxsize=65536)
 def banglish_key(word: str) -> str:
-    """Phonetic key of a Latin word: sh=s, kkh=kh=k, bh=v=b, a/o/u/e one vowel, doubled letters once."""
+    """Phonetic key of a Latin word: sh=s, kkh=kh, bh=v, a/o/u/e one vowel, doubled letters once."""
     w = "".join(ch for ch in word.lower() if "a" <= ch <= "z")
     for a, b in _BL_CLUSTERS:
         if a in w:
             w = w.replace(a, b)
     w = w.translate(_BL_VOWELS)
-    w = _RUNS.sub(r"\1", w)
-    # runs of vowels collapse after the mapping too ("nei" -> "nai", "hoy" -> "hai")
-    return w
+    return _RUNS.sub(r"\1", w)  # after the vowel mapping, so "nei" -> "nai", "hoy" -> "hai"
 
 
 @lru_cache(maxsize=65536)
