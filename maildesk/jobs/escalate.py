@@ -41,11 +41,15 @@ class EscalationReport:
         return sum(self.sent.values())
 
 
+def due_query(office: str, now: datetime, limit: int = 500):
+    """Tickets whose next level is due: a range scan on ix_ticket_escalation (office, next_escalation_at),
+    already in index order, so its cost follows the number of due tickets."""
+    return (select(Ticket.id).where(Ticket.office == office, Ticket.next_escalation_at <= now)
+            .order_by(Ticket.next_escalation_at).limit(limit))
+
+
 def due_ticket_ids(session: Session, office: str, now: datetime, limit: int = 500) -> list[int]:
-    """Tickets whose next level is due: an index range scan on ix_ticket_escalation."""
-    return list(session.scalars(
-        select(Ticket.id).where(Ticket.office == office, Ticket.next_escalation_at <= now)
-        .order_by(Ticket.next_escalation_at).limit(limit)))
+    return list(session.scalars(due_query(office, now, limit)))
 
 
 def _lock(session: Session, ticket_id: int) -> Ticket | None:
