@@ -13,7 +13,7 @@ Scoring, in words a clerk can check against the explanation stored on the ticket
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import translate as _glob_to_regex
 
 from maildesk.rules.keywords import GAP, GAP_WORDS, RuleSet, Term, load_rules
@@ -118,7 +118,8 @@ def strip_quoted_for_classification(text: str | None) -> str:
 class _Compiled:
     term: Term
     index: int
-    patterns: tuple  # per word: str key, or compiled regex for a wildcard word
+    patterns: tuple  # per word: str key, compiled regex for a wildcard word, or None for a gap
+    needs: frozenset = frozenset()  # (mode, key) of the plain words after the first: a quick pre-check
 
 
 _MODES = ("bn", "en", "banglish")
@@ -138,22 +139,20 @@ def _glob(word: str, mode: str):
 
 
 class _Token:
-    """A text word with its matching forms, computed once per message."""
+    """A text word with its matching forms and the rules it can start; immutable, so one object
+    serves every occurrence of the word."""
 
-    __slots__ = ("text", "forms", "base")
+    __slots__ = ("text", "forms", "base", "keys", "starts")
 
-    def __init__(self, text: str, suffixes: tuple[str, ...], cache: dict):
+    def __init__(self, text: str, suffixes: tuple[str, ...]):
         self.text = text
-        hit = cache.get(text)
-        if hit is None:
-            if is_bengali(text):
-                stems = bn_stems(text, suffixes)
-                hit = ({"bn": stems}, {"bn": fold_bn(text)})
-            else:
-                hit = ({"en": en_stems(text), "banglish": banglish_stems(text)},
-                       {"en": text, "banglish": banglish_key(text)})
-            cache[text] = hit
-        self.forms, self.base = hit
+        if is_bengali(text):
+            self.forms = {"bn": bn_stems(text, suffixes)}
+            self.base = {"bn": fold_bn(text)}
+        else:
+            self.forms = {"en": en_stems(text), "banglish": banglish_stems(text)}
+            self.base = {"en": text, "banglish": banglish_key(text)}
+        self.keys = frozenset((mode, f) for mode, forms in self.forms.items() for f in forms)
 
 
 @dataclass
@@ -174,9 +173,27 @@ class Classifier:
         self._compiled: list[_Compiled] = []
         self._index: dict[tuple[str, str], list[tuple[_Compiled, bool]]] = {}
         self._globs: dict[tuple[str, str], list[_Compiled]] = {}
-        self._cache: dict[str, tuple] = {}
+        self._cache: dict[str, _Token] = {}
         for i, term in enumerate(rules.terms + rules.out_of_scope):
             self._add(term, i)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems worth telling the clerk at `check-config`: services no rule can reach, and strong
+        keywords (weight 3 or more) that point at two services at once. `evaluate.lint` says more."""
+        out = []
+        strong: dict[tuple, list[Term]] = {}
+        for t in self.rules.terms:
+            if not t.negative and t.weight >= 3:
+                strong.setdefault((t.lang, t.words), []).append(t)
+        for terms in strong.values():
+            if len({t.service for t in terms}) > 1:
+                out.append(f"{', '.join(t.key for t in terms)}: strong keyword {terms[0].text!r} "
+                           f"points at {len(terms)} services")
+        for code in self.rules.services:
+            if not any(t.service == code and not t.negative for t in self.rules.terms):
+                out.append(f"services.{code}.keywords: no keywords, so no mail can reach this service")
+        return out
 
     @classmethod
     def from_charter(cls, charter_raw: dict, source_file) -> "Classifier":
@@ -187,7 +204,8 @@ class Classifier:
         mode = term.lang
         pats = tuple(None if w == GAP else _glob(w, mode) if "*" in w else _word_key(w, mode)
                      for w in term.words)
-        rule = _Compiled(term, i, pats)
+        needs = frozenset((mode, p) for p in pats[1:] if isinstance(p, str))
+        rule = _Compiled(term, i, pats, needs)
         self._compiled.append(rule)
         first = pats[0]
         if isinstance(first, str):
@@ -202,6 +220,20 @@ class Classifier:
 
     # -- matching --
 
+    def _token(self, text: str) -> _Token:
+        tok = self._cache.get(text)
+        if tok is None:
+            tok = self._cache[text] = _Token(text, self._suffixes)
+            starts = []  # (rule, mode, joined): rules whose first word (or joined phrase) is this word
+            for mode, forms in tok.forms.items():
+                for form in forms:
+                    starts.extend((rule, mode, joined) for rule, joined in self._index.get((mode, form), ()))
+                base = tok.base[mode]
+                starts.extend((rule, mode, False) for rule in self._globs.get((mode, base[:2]), ())
+                              if rule.patterns[0].fullmatch(base))
+            tok.starts = tuple(starts)
+        return tok
+
     def _word_matches(self, pat, mode: str, tok: _Token) -> bool:
         forms = tok.forms.get(mode)
         if not forms:
@@ -213,23 +245,18 @@ class Classifier:
     def _find(self, tokens: list[_Token], where: str) -> list[_Found]:
         found: dict[tuple[int, int, int], _Found] = {}
         n = len(tokens)
+        present = frozenset().union(*(t.keys for t in tokens)) if tokens else frozenset()
         for i, tok in enumerate(tokens):
-            for mode, forms in tok.forms.items():
-                for form in forms:
-                    for rule, joined in self._index.get((mode, form), ()):
-                        if joined:
-                            end = i + 1
-                        else:
-                            end = self._extend(rule, mode, tokens, i, n)
-                            if end is None:
-                                continue
-                        found.setdefault((rule.index, i, end), _Found(rule, i, end, where))
-                base = tok.base[mode]
-                for rule in self._globs.get((mode, base[:2]), ()):
-                    if rule.patterns[0].fullmatch(base):
-                        end = self._extend(rule, mode, tokens, i, n)
-                        if end is not None:
-                            found.setdefault((rule.index, i, end), _Found(rule, i, end, where))
+            for rule, mode, joined in tok.starts:
+                if joined or len(rule.patterns) == 1:
+                    end = i + 1
+                elif not rule.needs <= present:
+                    continue
+                else:
+                    end = self._extend(rule, mode, tokens, i, n)
+                    if end is None:
+                        continue
+                found.setdefault((rule.index, i, end), _Found(rule, i, end, where))
         return list(found.values())
 
     def _extend(self, rule: _Compiled, mode: str, tokens: list[_Token], i: int, n: int) -> int | None:
@@ -299,10 +326,8 @@ class Classifier:
         """Classify one message. `text` is the plain body; `html` is used when there is no plain text."""
         body = text if text and text.strip() else html_to_text(html)
         body = strip_quoted_for_classification(body)
-        toks = {
-            "subject": [_Token(t, self._suffixes, self._cache) for t in tokenize(subject)],
-            "body": [_Token(t, self._suffixes, self._cache) for t in tokenize(body)],
-        }
+        toks = {"subject": [self._token(t) for t in tokenize(subject)],
+                "body": [self._token(t) for t in tokenize(body)]}
         if len(self._cache) > 200_000:  # bound memory in a long-running process
             self._cache.clear()
         found = self._find(toks["subject"], "subject") + self._find(toks["body"], "body")

@@ -30,23 +30,33 @@ __all__ = [
     "DEFAULT_BN_SUFFIXES",
 ]
 
-# Invisible characters that change bytes but not the word: ZWNJ, ZWJ, zero-width space, word joiner,
-# BOM, soft hyphen.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200c\u200d\u200b\u2060\ufeff\u00ad"), None)
+# One translation table does the per-character work in a single C-level pass:
+#  * invisible characters that change bytes but not the word vanish: ZWNJ, ZWJ, zero-width space,
+#    word joiner, BOM, soft hyphen;
+#  * য় ড় ঢ় have a precomposed code point (phones) and a base+nukta sequence (NFC): use the sequence;
+#  * Bengali digits become ASCII digits;
+#  * apostrophes inside words vanish ("can't" -> "cant", "UDC's" -> "udcs");
+#  * letters, marks (Bengali vowel signs, hasanta) and digits stay; everything else (danda, quotes,
+#    hyphens, punctuation, symbols) becomes a space.
+_FIXED: dict[int, str | None] = {
+    **dict.fromkeys(map(ord, "\u200c\u200d\u200b\u2060\ufeff\u00ad"), None),
+    **{ord(c): s for c, s in {"\u09dc": "\u09a1\u09bc", "\u09dd": "\u09a2\u09bc",
+                              "\u09df": "\u09af\u09bc"}.items()},
+    **{ord(b): a for b, a in zip("০১২৩৪৫৬৭৮৯", "0123456789")},
+    **dict.fromkeys(map(ord, "'\u2019\u2018\u02bc`"), None),
+}
 
-# য় ড় ঢ় have a precomposed code point (phones) and a base+nukta sequence (NFC). Use the sequence.
-_NUKTA = {"\u09dc": "\u09a1\u09bc", "\u09dd": "\u09a2\u09bc", "\u09df": "\u09af\u09bc"}
 
-_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
+class _Table(dict):
+    """str.translate table, filled lazily: one entry per distinct character ever seen."""
 
-# Apostrophes inside words vanish ("can't" -> "cant", "UDC's" -> "udcs"); other punctuation splits.
-_APOSTROPHES = dict.fromkeys(map(ord, "'\u2019\u2018\u02bc`"), None)
+    def __missing__(self, code: int):
+        value = code if unicodedata.category(chr(code))[0] in "LMN" else " "
+        self[code] = value
+        return value
 
 
-def _is_word_char(ch: str) -> bool:
-    """Letters, marks (Bengali vowel signs, hasanta) and digits make words; everything else splits."""
-    cat = unicodedata.category(ch)
-    return cat[0] in "LMN"
+_TABLE = _Table(_FIXED)
 
 
 def normalize(text: str | None) -> str:
@@ -57,14 +67,8 @@ def normalize(text: str | None) -> str:
     """
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", text)
-    text = text.translate(_INVISIBLE)
-    for composed, sequence in _NUKTA.items():
-        if composed in text:
-            text = text.replace(composed, sequence)
-    text = text.translate(_DIGITS).translate(_APOSTROPHES).casefold()
-    out = [ch if _is_word_char(ch) else " " for ch in text]
-    return " ".join("".join(out).split())
+    text = unicodedata.normalize("NFC", text).translate(_TABLE).casefold()
+    return " ".join(text.split())
 
 
 _SCRIPT_SPLIT = re.compile(r"(?<=[a-z0-9])(?=[\u0980-\u09ff])|(?<=[\u0980-\u09ff])(?=[a-z])")

@@ -1,0 +1,152 @@
+"""Text normalisation for keyword matching: one form for every spelling a sender's device produces."""
+
+import unicodedata
+
+from hypothesis import given, strategies as st
+
+from maildesk.rules.normalize import (
+    banglish_key,
+    banglish_stems,
+    bn_stems,
+    en_stems,
+    fold_bn,
+    html_to_text,
+    normalize,
+    tokenize,
+)
+
+# --- Unicode forms ------------------------------------------------------------------------------
+
+
+def test_precomposed_and_nukta_sequences_of_ya_rra_rha_are_the_same_word():
+    assert normalize("ইউনি\u09dfন") == normalize("ইউনি\u09af\u09bcন")  # য়
+    assert normalize("প\u09dcা") == normalize("প\u09a1\u09bcা")  # ড়
+    assert normalize("আ\u09ddে") == normalize("আ\u09a2\u09bcে")  # ঢ়
+    assert "\u09df" not in normalize("ইউনি\u09dfন")
+
+
+def test_decomposed_vowel_signs_are_composed():
+    decomposed = "ক\u09c7\u09be"  # ক + ে + া, which NFC composes into ক + ো
+    assert normalize(decomposed) == "কো"
+    assert normalize(decomposed) == normalize(unicodedata.normalize("NFC", decomposed))
+
+
+def test_zero_width_joiners_are_removed():
+    assert normalize("র\u200d্যাব") == normalize("র্যাব")
+    assert normalize("ল্\u200cযাপটপ") == normalize("ল্যাপটপ")
+    assert normalize("e\u200bnothi\ufeff") == "enothi"
+
+
+def test_bengali_digits_become_ascii_digits():
+    assert normalize("০১৭১২-৩৪৫৬৭৮, ২০২৬") == "01712 345678 2026"
+    assert tokenize("৩য় পর্যায়") == ["3", "য়", "পর্যায়"]
+
+
+def test_latin_case_is_folded():
+    assert normalize("Info-SARKAR UDC e-Nothi") == "info sarkar udc e nothi"
+
+
+def test_danda_quotes_and_punctuation_become_spaces():
+    assert normalize("ল্যাব নষ্ট। “ইন্টারনেট” নেই॥ (জরুরি) — ‘ভাই’!") == "ল্যাব নষ্ট ইন্টারনেট নেই জরুরি ভাই"
+    assert normalize("can't, UDC's") == "cant udcs"
+
+
+def test_a_latin_word_glued_to_a_bengali_ending_is_two_tokens():
+    assert tokenize("UDCতে net নাই") == ["udc", "তে", "net", "নাই"]
+    assert tokenize("D-Nothiতে") == ["d", "nothi", "তে"]
+
+
+def test_empty_and_none_normalise_to_nothing():
+    assert normalize(None) == "" and normalize("") == "" and tokenize("  ।  ") == []
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+
+def test_html_becomes_visible_text_one_line_per_block():
+    html = ("<html><head><style>p{color:red}</style><title>x</title></head><body>"
+            "<div>ল্যাবের&nbsp;রাউটার</div><p>A &amp; B<br>C</p><script>alert(1)</script></body></html>")
+    assert html_to_text(html) == "ল্যাবের রাউটার\nA & B\nC"
+
+
+def test_broken_html_does_not_raise():
+    assert "text" in html_to_text("<div><p>text <b>bold</div></p><<>")
+    assert html_to_text(None) == ""
+
+
+# --- Bengali inflection and spelling ------------------------------------------------------------
+
+
+def test_inflected_bengali_words_reduce_to_their_stem():
+    assert "ল্যাপটপ" in bn_stems("ল্যাপটপের")
+    assert "ল্যাব" in bn_stems("ল্যাবে")
+    assert "কম্পিউটার" in bn_stems("কম্পিউটারগুলো")
+    assert "কম্পিউটার" in bn_stems("কম্পিউটারগুলোতে")
+    assert "অফিস" in bn_stems("অফিসের")
+    assert "দপ্তর" in bn_stems("দপ্তরসমূহের")
+    assert fold_bn("নথি") in bn_stems("নথিতে")
+
+
+def test_words_that_merely_start_like_a_stem_are_not_that_word():
+    assert "ল্যাব" not in bn_stems("ল্যাবরেটরি")
+    assert "নথি" not in bn_stems("নথিভুক্ত")
+    assert "সেবা" not in bn_stems("সেবাগ্রহীতা")
+
+
+def test_common_spelling_variants_fold_together():
+    assert fold_bn("সরকারী") == fold_bn("সরকারি")
+    assert fold_bn("পন্য") == fold_bn("পণ্য")
+    assert fold_bn("প্রসিক্ষন") == fold_bn("প্রশিক্ষণ")
+
+
+def test_english_plurals_tenses_and_banglish_endings():
+    assert "laptop" in en_stems("laptops")
+    assert "configure" in en_stems("configured")
+    assert "automate" in en_stems("automating")
+    assert "lab" in en_stems("labe") and "nothi" in en_stems("nothite")
+    assert "office" not in en_stems("officer")
+
+
+# --- Banglish ------------------------------------------------------------------------------------
+
+
+def test_banglish_spelling_variants_share_a_key():
+    assert banglish_key("proshikkhon") == banglish_key("proshikhon") == banglish_key("prosikkhon")
+    assert banglish_key("nai") == banglish_key("nei")
+    assert banglish_key("valo") == banglish_key("bhalo")
+    assert banglish_key("kobe") == banglish_key("kabe")
+    assert banglish_key("sorkar") == banglish_key("sarkar") == banglish_key("sarker")
+    assert banglish_key("uddokta") == banglish_key("udokta")
+
+
+def test_banglish_keys_keep_different_words_apart():
+    assert banglish_key("khata") != banglish_key("kotha")  # ledger / talk: aspiration matters
+    assert banglish_key("nai") != banglish_key("na")
+    assert banglish_key("lab") != banglish_key("lap")
+
+
+def test_banglish_case_endings_reduce_to_the_word():
+    assert banglish_key("nothi") in banglish_stems("nothite")
+    assert banglish_key("nothi") in banglish_stems("nothir")
+    assert banglish_key("center") in banglish_stems("centere")
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+_text = st.text(alphabet=st.sampled_from(list("অআইকখগঘলরসনমপয়ড়ঢ়়্ািীুূেৈোৌং০১২৩।,.!?\"'“” -\u200c\u200d"
+                                              "abcdeABCDE0123\n\t<>&")), max_size=60)
+
+
+@given(_text)
+def test_normalize_is_idempotent_and_leaves_no_punctuation_or_joiners(text):
+    once = normalize(text)
+    assert normalize(once) == once
+    assert not any(ch in once for ch in "।,.!?\"'“”-\u200c\u200d\u09df\u09dc\u09dd\t\n")
+    assert "  " not in once and once == once.strip()
+
+
+@given(_text)
+def test_tokens_are_never_empty_and_rejoin_to_the_normal_form(text):
+    tokens = tokenize(text)
+    assert all(tokens)
+    assert "".join(tokens) == normalize(text).replace(" ", "")
