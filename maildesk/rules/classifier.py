@@ -1,8 +1,9 @@
 """Route a message to a Citizen Charter service with the office's keyword rules, and say why.
 
 Scoring, in words a clerk can check against the explanation stored on the ticket:
-  * every rule that matches adds its weight once for the subject (times `subject_weight`) and once
-    for the body, however often the words repeat;
+  * every rule that matches adds its weight once for the subject (times `subject_weight`, or
+    `reply_subject_weight` for a "Re:"/"Fwd:" subject) and once for the body, however often the
+    words repeat;
   * where a longer phrase and a shorter one match the same words, only the longer phrase counts;
   * a service's `not` words take their weight off that service and cancel its rules on those words;
   * the `classifier.out_of_scope` words score for "none" (the office does not handle it);
@@ -84,6 +85,7 @@ class Classification:
 _ATTRIBUTION = re.compile(r"^(on\b.{0,300}\bwrote|.{0,300}লিখেছেন)\s*:?\s*$", re.IGNORECASE)
 _ON_LINE = re.compile(r"^on\s.{6,}", re.IGNORECASE)
 _WROTE_END = re.compile(r"\bwrote:\s*$", re.IGNORECASE)
+_REPLY_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|sv|wg)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 _ORIGINAL = re.compile(r"^-{3,}\s*(original message|forwarded message)\s*-{3,}$", re.IGNORECASE)
 
 
@@ -280,9 +282,10 @@ class Classifier:
 
     # -- scoring --
 
-    def _score(self, found: list[_Found], tokens: dict[str, list[_Token]]):
+    def _score(self, found: list[_Found], tokens: dict[str, list[_Token]], reply: bool):
         """Apply longest-match, once-per-rule and `not` rules; return scores and the matches that count."""
-        mult = {"subject": self.settings.subject_weight, "body": 1.0}
+        s = self.settings
+        mult = {"subject": s.reply_subject_weight if reply else s.subject_weight, "body": 1.0}
         by_group: dict[tuple[str, str], list[_Found]] = {}
         for f in found:
             by_group.setdefault((f.rule.term.service, f.where), []).append(f)
@@ -331,7 +334,7 @@ class Classifier:
         if len(self._cache) > 200_000:  # bound memory in a long-running process
             self._cache.clear()
         found = self._find(toks["subject"], "subject") + self._find(toks["body"], "body")
-        scores, matches = self._score(found, toks)
+        scores, matches = self._score(found, toks, bool(subject and _REPLY_PREFIX.match(subject)))
         return self._decide(scores, matches)
 
     def _decide(self, scores: dict[str, float], matches: list[Match]) -> Classification:

@@ -44,6 +44,7 @@ class Settings:
     """Thresholds that decide between routing a message and sending it to triage."""
 
     subject_weight: float = 2.0
+    reply_subject_weight: float = 1.0  # "Re:"/"Fwd:" subjects were written for an earlier message
     min_score: float = 3.0
     min_margin: float = 1.5
     confident_score: float = 6.0
@@ -68,6 +69,7 @@ class RuleSet:
 
 _SETTINGS_NUMBERS = {
     "subject_weight": (1.0, 10.0),
+    "reply_subject_weight": (0.0, 10.0),
     "min_score": (0.0, 100.0),
     "min_margin": (0.0, 100.0),
     "confident_score": (0.0, 100.0),
