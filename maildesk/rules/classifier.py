@@ -214,7 +214,7 @@ class Classifier:
             self._index.setdefault((mode, first), []).append((rule, False))
         else:
             prefix = term.words[0].split("*")[0]
-            self._globs.setdefault((mode, _word_key(prefix, mode)[:2]), []).append(rule)
+            self._globs.setdefault((mode, _word_key(prefix, mode)[:1]), []).append(rule)
         # A phrase also matches when typed as one word: "e nothi" = "enothi", "info sarkar" = "infosarkar".
         if 2 <= len(pats) <= 3 and all(isinstance(p, str) for p in pats) and GAP not in term.words:
             joined = _word_key("".join(term.words), mode)
@@ -225,15 +225,16 @@ class Classifier:
     def _token(self, text: str) -> _Token:
         tok = self._cache.get(text)
         if tok is None:
-            tok = self._cache[text] = _Token(text, self._suffixes)
+            tok = _Token(text, self._suffixes)
             starts = []  # (rule, mode, joined): rules whose first word (or joined phrase) is this word
             for mode, forms in tok.forms.items():
                 for form in forms:
                     starts.extend((rule, mode, joined) for rule, joined in self._index.get((mode, form), ()))
                 base = tok.base[mode]
-                starts.extend((rule, mode, False) for rule in self._globs.get((mode, base[:2]), ())
+                starts.extend((rule, mode, False) for rule in self._globs.get((mode, base[:1]), ())
                               if rule.patterns[0].fullmatch(base))
             tok.starts = tuple(starts)
+            self._cache[text] = tok  # only complete tokens are shared
         return tok
 
     def _word_matches(self, pat, mode: str, tok: _Token) -> bool:

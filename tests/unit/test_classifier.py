@@ -84,6 +84,11 @@ def test_a_wildcard_rule_matches_every_ending(clf):
     assert clf.classify("", "prokash").matched == ()
 
 
+def test_a_wildcard_whose_banglish_key_is_short_still_matches():
+    c = Classifier.from_charter({"services": {"2.1.3": {"keywords": {"banglish": ["kh*: 4"]}}}}, "x.yaml")
+    assert c.classify("", "khata").service == "2.1.3" and c.classify("", "kata").service is None
+
+
 def test_a_gap_lets_other_words_stand_between_two_words(clf):
     assert terms(clf.classify("", "when will our school get it"), "2.1.3") == {"when will .. get"}
     assert terms(clf.classify("", "when will our upazila high school finally get it"), "2.1.3") == set()
