@@ -27,6 +27,7 @@ from maildesk.store.models import Event, IngestFailure, Outbox, Ticket
 UNCLASSIFIED = ("সেবা নির্ধারিত হয়নি (ট্রায়াজ)", "Not yet classified (triage)")
 RECENT_PROBLEMS = timedelta(days=30)  # dead letters and quarantined mail the digest keeps showing
 ACTIVE = tuple(s for s in OPEN_STATUSES if s != "waiting")  # on hold: the clock is paused, not overdue
+OVERDUE_LISTED = 60  # the digest lists this many of the most overdue tickets and counts the rest
 
 
 def pct(part: int, whole: int) -> int | None:
@@ -153,7 +154,12 @@ class ServiceGroup:
     code: str | None
     name_bn: str
     name_en: str
-    tickets: list[TicketLine]
+    tickets: list[TicketLine]  # the most overdue, at most OVERDUE_LISTED across the digest
+    count: int = 0  # all overdue tickets of this officer and service
+
+    @property
+    def unlisted(self) -> int:
+        return self.count - len(self.tickets)
 
 
 @dataclass
@@ -163,7 +169,7 @@ class OfficerGroup:
 
     @property
     def count(self) -> int:
-        return sum(len(g.tickets) for g in self.services)
+        return sum(g.count for g in self.services)
 
 
 @dataclass
@@ -238,22 +244,34 @@ def ticket_line(t: Ticket, od, now: datetime) -> TicketLine:
     )
 
 
-def group_overdue(lines: list[TicketLine], charter: Charter) -> list[OfficerGroup]:
-    """Overdue tickets by officer (most overdue first), then by service in charter order."""
+def group_overdue(lines: list[TicketLine], counts: dict[tuple[str, str | None], int],
+                  charter: Charter) -> list[OfficerGroup]:
+    """Overdue tickets by officer (most overdue tickets first), then by service in charter order. `counts`
+    holds every overdue ticket per (officer, service); `lines` only those listed."""
     order = {code: i for i, code in enumerate(charter.services)}
-    by_officer: dict[str, dict[str | None, list[TicketLine]]] = {}
+    listed: dict[tuple[str, str | None], list[TicketLine]] = {}
     for line in sorted(lines, key=lambda x: (-x.overdue_days, x.ref)):
-        by_officer.setdefault(line.officer.key, {}).setdefault(line.service, []).append(line)
-    groups = []
-    for key, services in by_officer.items():
-        sgroups = []
-        for code in sorted(services, key=lambda c: order.get(c, len(order))):
-            s = charter.services.get(code) if code else None
-            name_bn, name_en = (s.name_bn, s.name_en) if s else UNCLASSIFIED
-            sgroups.append(ServiceGroup(code, name_bn, name_en, services[code]))
-        groups.append(OfficerGroup(charter.officers[key], sgroups))
-    groups.sort(key=lambda g: (-g.count, g.officer.key))
-    return groups
+        listed.setdefault((line.officer.key, line.service), []).append(line)
+    by_officer: dict[str, list[ServiceGroup]] = {}
+    for (officer, code), n in counts.items():
+        officer = officer if officer in charter.officers else charter.office.default_officer
+        s = charter.services.get(code) if code else None
+        name_bn, name_en = (s.name_bn, s.name_en) if s else UNCLASSIFIED
+        groups = by_officer.setdefault(officer, [])
+        same = next((g for g in groups if g.code == (code if s else None)), None)
+        if same is None:
+            same = ServiceGroup(code if s else None, name_bn, name_en, [], 0)
+            groups.append(same)
+        same.count += n
+        same.tickets += listed.get((officer, code), [])
+    out = []
+    for key, groups in by_officer.items():
+        groups.sort(key=lambda g: order.get(g.code, len(order)))
+        for g in groups:
+            g.tickets.sort(key=lambda x: (-x.overdue_days, x.ref))
+        out.append(OfficerGroup(charter.officers[key], groups))
+    out.sort(key=lambda g: (-g.count, g.officer.key))
+    return out
 
 
 def build_digest(session: Session, od, period: str, start: datetime, end: datetime, now: datetime,
@@ -261,9 +279,11 @@ def build_digest(session: Session, od, period: str, start: datetime, end: dateti
     """Everything the weekly digest shows, read in one session (nothing is written)."""
     cal, key = od.calendar, od.key
     d = Digest(period=period, start=cal.local(start), end=cal.local(end), now=cal.local(now))
-    overdue = session.scalars(select(Ticket).where(
-        Ticket.office == key, Ticket.status.in_(ACTIVE), Ticket.due_at < now).order_by(Ticket.due_at))
-    d.overdue = group_overdue([ticket_line(t, od, now) for t in overdue], od.charter)
+    late = (Ticket.office == key, Ticket.status.in_(ACTIVE), Ticket.due_at < now)
+    counts = {(officer, service): n for officer, service, n in session.execute(
+        select(Ticket.officer, Ticket.service, func.count()).where(*late).group_by(Ticket.officer, Ticket.service))}
+    listed = session.scalars(select(Ticket).where(*late).order_by(Ticket.due_at, Ticket.id).limit(OVERDUE_LISTED))
+    d.overdue = group_overdue([ticket_line(t, od, now) for t in listed], counts, od.charter)
 
     events = session.execute(
         select(Event, Ticket).join(Ticket, Event.ticket_id == Ticket.id)

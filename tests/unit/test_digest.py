@@ -289,3 +289,25 @@ def test_preview_writes_the_files_and_records_nothing(desk, fortnight, tmp_path,
     assert digest_rows(desk) == []
     with desk.sessions() as s:
         assert s.scalar(select(func.count()).select_from(JobRun)) == 0
+
+
+def test_a_long_overdue_list_is_cut_to_the_most_overdue_and_the_rest_counted():
+    from maildesk.charter import load_charter
+    from maildesk.reports import TicketLine, group_overdue
+    from maildesk.settings import default_config_dir
+
+    charter = load_charter(default_config_dir() / "charter.yaml")
+
+    def line(ref, officer, service, days):
+        return TicketLine(ref=ref, subject="s", citizen="c@example.com", service=service, service_bn="", officer=
+                          charter.officers[officer], status="open", status_bn="", received_at=dhaka(2026, 12, 1),
+                          due_at=dhaka(2026, 12, 2), overdue_days=days, age_days=days + 1, level_bn="", level_en="")
+
+    lines = [line("A-1", "ap", "2.2.5", 3), line("A-2", "ap", "2.2.5", 9), line("G-1", "grs", None, 1)]
+    counts = {("ap", "2.2.5"): 40, ("ap", "2.1.1"): 2, ("grs", None): 1}
+    groups = group_overdue(lines, counts, charter)
+    assert [(g.officer.key, g.count) for g in groups] == [("ap", 42), ("grs", 1)]
+    ap = groups[0]
+    assert [sg.code for sg in ap.services] == ["2.1.1", "2.2.5"]  # charter order
+    assert [x.ref for x in ap.services[1].tickets] == ["A-2", "A-1"]  # most overdue first
+    assert (ap.services[1].unlisted, ap.services[0].unlisted) == (38, 2)
