@@ -76,6 +76,7 @@ class ImapSource:
 
     def pending(self, last_uid: int) -> list[int]:
         try:
+            self.client.noop()  # let the server announce mail that arrived since SELECT
             uids = self.client.search(["UID", f"{last_uid + 1}:*"])
         except Exception as exc:
             raise SourceError(f"{self.endpoint.safe}: search failed: {_describe(exc)}") from exc
