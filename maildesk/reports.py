@@ -228,7 +228,7 @@ def ticket_line(t: Ticket, od, now: datetime) -> TicketLine:
     title_bn, title_en = level_title(charter, level_by_index(charter.ladder, t.escalation_level))
     return TicketLine(
         ref=t.ref,
-        subject=t.subject or "",
+        subject=t.subject or "(বিষয় নেই / no subject)",
         citizen=t.citizen_email,
         service=t.service,
         service_bn=service.name_bn if service else UNCLASSIFIED[0],

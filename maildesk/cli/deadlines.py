@@ -203,7 +203,7 @@ def cmd_digest(args) -> int:
                 if person is None:
                     raise UsageError(f"--to: {args.to!r} is not an officer in {od.charter.path}")
                 period = job.current_period(desk, od, now)
-                start, end = job.window_until(now, od.calendar.tz)
+                start, end = job.window(desk, od, now)
                 with desk.sessions() as s:
                     d = job.build(s, desk, od, period, start, end, now)
                     s.rollback()
@@ -214,7 +214,7 @@ def cmd_digest(args) -> int:
                 period = job.current_period(desk, od, now)
                 if args.force:
                     period = f"{period}+{od.calendar.local(now):%Y%m%dT%H%M}"
-                queued = job.send_digest(desk, od, period, *job.window_until(now, od.calendar.tz), now)
+                queued = job.send_digest(desk, od, period, *job.window(desk, od, now), now)
                 if queued is None:
                     print(f"{od.key}: the digest for {period} was already sent; --force sends another now")
                 else:

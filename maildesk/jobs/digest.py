@@ -81,6 +81,13 @@ def window_until(now: datetime, tz) -> tuple[datetime, datetime]:
     return _midnight(now.astimezone(tz).date() - timedelta(days=6), tz), now
 
 
+def window(desk: Desk, od: OfficeDesk, now: datetime) -> tuple[datetime, datetime]:
+    """What a preview or a manual send covers: the scheduled week while this week's digest is due (so the
+    preview is what goes out), else the last seven days."""
+    due = due_now(now, od.calendar.tz, desk.settings.digest)
+    return (due.start, due.end) if due else window_until(now, od.calendar.tz)
+
+
 # ---- what ------------------------------------------------------------------------------------------
 
 
