@@ -40,6 +40,15 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
+def pytest_addoption(parser):
+    # Here and not in tests/fault/conftest.py: pytest reads options only from conftests it loads at start-up.
+    group = parser.getgroup("maildesk fault tests")
+    group.addoption("--kills", type=int, default=None,
+                    help="SIGKILLs the crash harness deals out (default $MAILDESK_KILLS or 30; --kills 1000 soaks)")
+    group.addoption("--kill-messages", type=int, default=None,
+                    help="messages in the crash harness's mailbox (default $MAILDESK_KILL_MESSAGES or 300)")
+
+
 def pytest_configure(config):
     # SmtpCapture(auth=...) allows AUTH without TLS on purpose (127.0.0.1 only); aiosmtpd warns per connection.
     config.addinivalue_line("filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning")
