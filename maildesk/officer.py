@@ -17,6 +17,9 @@ from maildesk.ingest.replies import strip_reply
 from maildesk.rules.commands import Command, parse_commands
 
 STATUS_OF_VERB = {"resolve": "resolved", "close": "closed", "reopen": "open"}
+# Reopening forgets when the ticket was finished, so the reopen window and the reports start afresh.
+CHANGES_OF_VERB = {"resolve": {"status": "resolved"}, "close": {"status": "closed"},
+                   "reopen": {"status": "open", "resolved_at": None, "closed_at": None}}
 EVENT_OF_VERB = {"resolve": "resolved", "close": "closed", "reopen": "reopened"}
 
 
@@ -62,7 +65,7 @@ def decide_officer_reply(s: Situation, reply: OfficerReply) -> Decision:
     for c in reply.commands:
         if c.verb in STATUS_OF_VERB:
             status = STATUS_OF_VERB[c.verb]
-            actions += [Update({"status": status}), Audit(EVENT_OF_VERB[c.verb], {"comment": c.args})]
+            actions += [Update(dict(CHANGES_OF_VERB[c.verb])), Audit(EVENT_OF_VERB[c.verb], {"comment": c.args})]
             changes.append(c.raw_line)
         elif c.verb == "status":
             status = c.args
@@ -82,16 +85,59 @@ def decide_officer_reply(s: Situation, reply: OfficerReply) -> Decision:
             changes.append(c.raw_line)
         elif c.verb == "assign":
             new = s.charter.officer_by_email(c.args)
+            # The new officer's notice carries a token of their own and shows the citizen's request.
             actions += [Update({"officer": new.key}), Audit("assigned", {"from": t.officer, "to": new.key}),
-                        Send("notice", new.key, {"assigned_by": s.officer.key}, relay_attachments=False)]
+                        Send("notice", new.key, {"assigned_by": s.officer.name_en}, relay_attachments=True)]
             changes.append(c.raw_line)
         elif c.verb == "note":
             actions.append(Audit("note", {"text": c.args}))
             changes.append(c.raw_line)
-    relayed = bool(reply.text.strip())
+    # An officer who wrote to the citizen directly (citizen in To/Cc) is not relayed a second time.
+    direct = answered_directly(s.message, t.citizen_email)
+    relayed = bool(reply.text.strip()) and not direct
     if relayed:
-        actions += [Send("relay", "citizen", {"answer": reply.text, "officer_key": s.officer.key},
+        actions += [Send("relay", "citizen", {"answer": reply.text, "officer": s.officer},
                          relay_attachments=True),
                     Audit("relayed", {"officer": s.officer.key, "chars": len(reply.text)})]
-    actions.append(Send("confirm", s.officer.key, {"changes": changes, "relayed": relayed, "answer": reply.text}))
+    elif direct:
+        actions[0] = StoreMessage("officer_cc", "officer answered the citizen directly", reply.text)
+        actions.append(Audit("officer_cc", {"officer": s.officer.key}))
+    actions.append(Send("confirm", s.officer.key, {"changes": changes, "relayed": relayed, "direct": direct,
+                                                   "answer": reply.text}))
     return Decision("officer_reply", tuple(actions))
+
+
+def answered_directly(m: ParsedMessage, citizen_email: str) -> bool:
+    """The citizen is among the recipients: they already have the officer's words."""
+    return bool(citizen_email) and citizen_email.lower() in (*m.to, *m.cc)
+
+
+def authentication_failed(m: ParsedMessage, authserv_id: str | None) -> bool:
+    """True when our own receiving server (`authserv_id`) reports that neither DKIM nor SPF passed for the
+    From domain. A pass for some other domain does not count: anyone can sign their own mail.
+
+    Only the topmost Authentication-Results is read: our server adds it last and (RFC 8601) removes
+    look-alikes claiming its authserv-id. No header of ours: nothing to judge, not a failure."""
+    if not authserv_id:
+        return False
+    value = m.header("authentication-results")
+    parts = [p.strip() for p in value.split(";")]
+    if not parts[0] or parts[0].split()[0].lower() != authserv_id.lower():
+        return False
+    domain = m.sender.rpartition("@")[2]
+    return not any(_passes_for(part, domain) for part in parts[1:])
+
+
+def _passes_for(resinfo: str, domain: str) -> bool:
+    """One resinfo ("dkim=pass header.d=example.gov.bd", "spf=pass smtp.mailfrom=a@b") passes for `domain`."""
+    words = resinfo.lower().split()
+    if not words or words[0] not in ("dkim=pass", "spf=pass", "dmarc=pass"):
+        return False
+    method = words[0].split("=")[0]
+    props = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+    keys = {"dkim": ("header.d", "header.i"), "spf": ("smtp.mailfrom",), "dmarc": ("header.from",)}[method]
+    for key in keys:
+        if key in props:
+            signed = props[key].rpartition("@")[2].strip("<>()\"'")
+            return bool(signed) and (domain == signed or domain.endswith("." + signed))
+    return False

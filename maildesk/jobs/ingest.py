@@ -23,7 +23,7 @@ from maildesk.app import Desk, OfficeDesk
 from maildesk.apply import Applier, Arrival
 from maildesk.ingest.parse import ParsedMessage, ParseError, parse_message
 from maildesk.ingest.sources import SourceError, connected
-from maildesk.officer import parse_officer_reply
+from maildesk.officer import authentication_failed, parse_officer_reply
 from maildesk.outbound import outbox
 from maildesk.rules.refs import find_ticket_ref
 from maildesk.rules.screen import screen
@@ -73,14 +73,8 @@ def ticket_view(t: Ticket) -> core.TicketView:
 
 
 def auth_failed(m: ParsedMessage, authserv_id: str | None) -> bool:
-    """True when the receiving server (our authserv-id) says neither DKIM nor SPF passed for the sender."""
-    if not authserv_id:
-        return False
-    value = m.header("authentication-results")
-    if not value or value.split(";", 1)[0].strip().lower() != authserv_id.lower():
-        return False
-    results = value.lower()
-    return not ("dkim=pass" in results or "spf=pass" in results)
+    """True when the receiving server (our authserv-id) says neither DKIM nor SPF passed for the From domain."""
+    return authentication_failed(m, authserv_id)
 
 
 # ---- one message -----------------------------------------------------------------------------------
@@ -117,7 +111,8 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
         sender_bouncing=bool(bouncing),
     )
     classification = None
-    if situation.screen is None and (ticket is None or (officer is not None and vref != ticket.ref)):
+    if situation.screen is None and (ticket is None or (officer is not None and vref != ticket.ref)
+                                     or ticket.status in core.DONE_STATUSES):  # may become a linked new ticket
         classification = od.classifier.classify(m.subject, m.text, m.html).to_dict()
     reply = None
     if officer is not None and ticket is not None and vref == ticket.ref:
