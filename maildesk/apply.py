@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from maildesk import desk as core
 from maildesk.app import OfficeDesk
-from maildesk.ingest.parse import ParsedMessage
+from maildesk.ingest.parse import ParsedMessage, parse_message
 from maildesk.ladder import next_escalation_at
 from maildesk.outbound import outbox
 from maildesk.outbound.compose import compose
@@ -247,24 +247,48 @@ class Applier:
         ctx.update(extra or {})
         return ctx
 
+    def request_message(self, ticket: Ticket) -> ParsedMessage | None:
+        """The message that opened the ticket, parsed again from its stored bytes."""
+        raw = self.session.scalar(select(Message.raw).where(Message.ticket_id == ticket.id, Message.kind == "citizen")
+                                  .order_by(Message.id).limit(1)) if ticket.id else None
+        return parse_message(raw) if raw else None
+
+    def citizen_thread(self, ticket: Ticket) -> tuple[str | None, tuple[str, ...]]:
+        """The citizen's latest message in this ticket and its References: mail the desk sends on
+        someone else's behalf (an officer's answer, an escalation) threads under the citizen's own
+        conversation, never under the officer's message, which the citizen never saw."""
+        officers = [o.email.lower() for o in self.office.charter.officers.values()]
+        row = self.session.execute(
+            select(Message.message_id, Message.references)
+            .where(Message.ticket_id == ticket.id, Message.kind.in_(("citizen", "followup", "status_query")),
+                   Message.sender.not_in(officers))
+            .order_by(Message.id.desc()).limit(1)).first() if ticket.id else None
+        if row is None:
+            return ticket.thread_root, ()
+        return row.message_id, tuple((row.references or "").split())
+
     def send(self, ticket: Ticket, a: core.Send, m: ParsedMessage | None, reply_text: str | None = None,
              reply_to_citizen: str | None = None) -> None:
         charter = self.office.charter
         office = charter.office
         domain = office.desk_address.partition("@")[2]
         unique = secrets.token_hex(5)
-        rendered = render(a.template, **self.context(ticket, m, reply_text, a.extra))
+        shown = m
+        if a.extra.get("assigned_by"):  # a handed-over ticket: the new officer sees the citizen's request
+            shown, reply_text = self.request_message(ticket) or m, None
+        rendered = render(a.template, **self.context(ticket, shown, reply_text, a.extra))
         attachments = []
-        if a.relay_attachments and m is not None:
-            attachments = [(att.filename, att.content_type, att.payload) for att in m.attachments]
+        if a.relay_attachments and shown is not None:
+            attachments = [(att.filename, att.content_type, att.payload) for att in shown.attachments]
         if a.to == "citizen":
             to_name, to_email = ticket.citizen_name, ticket.citizen_email
             message_id = f"<{ticket.ref}.{a.template}.{unique}@{domain}>"
             # Thread under the citizen's conversation: the message being answered, then the first one.
-            answering = reply_to_citizen or (m.message_id if m is not None else ticket.thread_root)
+            from_citizen = m is not None and m.sender == ticket.citizen_email
+            answering, earlier = (m.message_id, m.references) if from_citizen else self.citizen_thread(ticket)
+            answering = reply_to_citizen or answering
             in_reply_to = answering
-            refs = [ticket.thread_root, *(m.references if m is not None and m.sender == ticket.citizen_email else ()),
-                    answering]
+            refs = [ticket.thread_root, *earlier[-20:], answering]
             reply_to = office.desk_address
             automatic = a.template not in ("relay",)
         else:

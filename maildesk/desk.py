@@ -123,15 +123,14 @@ def decide(s: Situation, classification: dict[str, Any] | None = None, officer_r
                 from maildesk.officer import decide_officer_reply
 
                 return decide_officer_reply(s, officer_reply)
-        elif _officer_cc(s):
-            return Decision("officer_cc", (StoreMessage("officer_cc", "officer answered the citizen directly"),
-                                           Audit("officer_cc", {"officer": s.officer.key})))
+        elif _officer_cc(s) and not s.auth_failed:
+            return _officer_cc_recorded(s)
 
     forged = s.officer is not None and s.ticket is not None and (
         s.verified_ref != s.ticket.ref or s.auth_failed)
 
     if s.ticket is not None and not forged:
-        return _citizen_followup(s)
+        return _citizen_followup(s, classification)
     if forged:
         return _forged(s, classification)
     return _new_ticket(s, classification)
@@ -150,6 +149,22 @@ def _officer_cc(s: Situation) -> bool:
     return s.ticket is not None and s.ticket.citizen_email in (*s.message.to, *s.message.cc)
 
 
+def _officer_cc_recorded(s: Situation) -> Decision:
+    """The officer's direct answer goes on the record. It carries no token, so any command in it is not
+    run, and the officer is told so rather than left to believe it was."""
+    from maildesk.rules.commands import parse_commands
+
+    m = s.message
+    text = strip_reply(m.text, m.html, flowed=m.flowed)
+    actions = (StoreMessage("officer_cc", "officer answered the citizen directly", text),
+               Audit("officer_cc", {"officer": s.officer.key}))
+    if any(c.verb != "unknown" for c in parse_commands(text)[0]):
+        reason = "commands run only in a reply to the desk's own email (no desk token in this message)"
+        actions += (Audit("forged_officer", {"officer": s.officer.key, "reason": reason}),
+                    Send("forged_warning", s.officer.key, {"reason": reason}))
+    return Decision("officer_cc", actions)
+
+
 def _is_status_query(m: ParsedMessage) -> bool:
     """A citizen who writes just "status" / "অবস্থা" (subject or first line) wants an automatic status reply."""
     subject = _REPLY_PREFIX.sub("", m.subject.strip())
@@ -158,7 +173,7 @@ def _is_status_query(m: ParsedMessage) -> bool:
     return subject in STATUS_WORDS or first in STATUS_WORDS
 
 
-def _citizen_followup(s: Situation) -> Decision:
+def _citizen_followup(s: Situation, classification: dict[str, Any] | None = None) -> Decision:
     t = s.ticket
     reply_text = strip_reply(s.message.text, s.message.html) or s.message.text
     if _is_status_query(s.message):
@@ -174,7 +189,7 @@ def _citizen_followup(s: Situation) -> Decision:
         window = timedelta(days=s.charter.office.reopen_days)
         if s.now - done_at > window:
             # Too late to reopen: a new ticket, linked to the old one.
-            return _new_ticket(s, None, linked_ref=t.ref)
+            return _new_ticket(s, classification, linked_ref=t.ref)
         actions += [Update({"status": "open", "resolved_at": None, "closed_at": None}),
                     Audit("reopened", {"by": "citizen"})]
         reopened = True
@@ -187,7 +202,7 @@ def _citizen_followup(s: Situation) -> Decision:
 def _forged(s: Situation, classification) -> Decision:
     """An officer's From without a valid token: an ordinary message, and the real officer is warned."""
     reason = "no valid desk token for this ticket" if not s.auth_failed else "DKIM/SPF failed for the sender"
-    d = _citizen_followup(s) if s.ticket is not None else _new_ticket(s, classification)
+    d = _citizen_followup(s, classification) if s.ticket is not None else _new_ticket(s, classification)
     extra = (Audit("forged_officer", {"officer": s.officer.key, "reason": reason}),
              Send("forged_warning", s.officer.key, {"reason": reason}))
     return Decision(d.kind, d.actions + extra, reason)
