@@ -9,7 +9,7 @@ import html as html_lib
 import re
 from html.parser import HTMLParser
 
-_BLOCK = {"p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr", "ul", "ol"}
+_BLOCK = {"p", "div", "br", "li", "tr", "td", "th", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr", "ul", "ol"}
 _SKIP = {"script", "style", "head", "title"}
 
 

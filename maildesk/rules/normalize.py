@@ -10,11 +10,11 @@ Everything here is pure and deterministic: text in, text out.
 
 from __future__ import annotations
 
-import html as _html
 import re
 import unicodedata
 from functools import lru_cache
-from html.parser import HTMLParser
+
+from maildesk.ingest.htmltext import html_to_text as _desk_html_to_text
 
 __all__ = [
     "normalize",
@@ -98,47 +98,10 @@ def is_latin(word: str) -> bool:
 
 # --- HTML --------------------------------------------------------------------------------------
 
-_BLOCK = {"p", "div", "br", "li", "tr", "td", "th", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-          "blockquote", "pre", "hr", "ul", "ol"}
-_SKIP = {"script", "style", "head", "title"}
-
-
-class _TextOf(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _SKIP:
-            self.skip += 1
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in _SKIP:
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.parts.append(data)
-
-
 def html_to_text(html: str | None) -> str:
-    """Visible text of an HTML body, one line per block; scripts and styles dropped, never raises."""
-    if not html:
-        return ""
-    parser = _TextOf()
-    try:
-        parser.feed(html)
-        parser.close()
-        text = "".join(parser.parts)
-    except Exception:  # broken markup: fall back to crude tag stripping
-        text = _html.unescape(re.sub(r"<[^>]*>", " ", html))
-    lines = (" ".join(line.replace("\xa0", " ").split()) for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    """Visible text of an HTML body, one line per block (the desk's one converter, blank lines dropped)."""
+    text = _desk_html_to_text(html or "")
+    return "\n".join(line for line in text.split("\n") if line.strip())
 
 
 # --- Bengali: spelling fold and inflection ------------------------------------------------------
