@@ -1,13 +1,19 @@
 """Drain the outbox: at-least-once delivery with backoff, dead letters after a configured age.
 
 Each row is claimed, sent and marked in its own short transaction (on PostgreSQL with FOR UPDATE
-SKIP LOCKED, so several workers never send the same row). The only window for a duplicate is between
-the SMTP server accepting the message and the commit that marks it sent.
+SKIP LOCKED, so several workers never send the same row). SQLite has no row locks, so there one drain
+at a time holds an advisory lock on a file beside the database: the worker's send job, the send that
+follows an ingest and a `maildesk send` from the shell never pick the same row (the kernel drops the
+lock when a process dies, even by SIGKILL). The only window for a duplicate is between the SMTP server
+accepting the message and the commit that marks it sent.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -42,8 +48,47 @@ def _claim(session, now, office: str | None):
     return session.scalars(q).first()
 
 
+_MEMORY_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def drain_lock(engine):
+    """True while this caller is the only one draining a SQLite outbox; always True on PostgreSQL."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        yield True
+        return
+    if not url.database or url.database == ":memory:":
+        got = _MEMORY_LOCK.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                _MEMORY_LOCK.release()
+        return
+    with open(f"{url.database}.send-lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def send_pending(desk, transport=None, limit: int = 1000, office: str | None = None) -> SendReport:
-    """Send what is due now; stop after `limit` rows or at the first connection failure."""
+    """Send what is due now; stop after `limit` rows or at the first connection failure. When another
+    drain of the same SQLite outbox is running, do nothing: it picks up these rows too."""
+    with drain_lock(desk.engine) as mine:
+        if not mine:
+            log.debug("outbox: another drain is running; leaving the rows to it")
+            return SendReport()
+        return _drain(desk, transport, limit, office)
+
+
+def _drain(desk, transport, limit: int, office: str | None) -> SendReport:
     report = SendReport()
     own_transport = transport is None
     transport = transport or make_transport(desk.settings.smtp, desk.settings.ca_file)
