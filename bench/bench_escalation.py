@@ -40,10 +40,12 @@ def fill(desk, n: int, due: int) -> None:
             id=i + 1, office="khaliajuri", ref=f"ICT-2026-{i + 1:06d}", service="2.2.5",
             status="resolved" if resolved and not is_due else "open", officer="ap",
             citizen_email=f"c{i}@example.com", citizen_name="", subject=f"request {i}",
-            opened_at=received, received_at=received, due_at=NOW - timedelta(days=5) if is_due else received + timedelta(days=5),
+            opened_at=received, received_at=received,
+            due_at=NOW - timedelta(days=5) if is_due else received + timedelta(days=5),
             immediate=False, resolved_at=None if (is_due or not resolved) else received + timedelta(days=2),
             last_activity_at=received, escalation_level=-1,
-            next_escalation_at=NOW - timedelta(hours=1) if is_due else (None if resolved else NOW + timedelta(days=1 + i % 30))))
+            next_escalation_at=(NOW - timedelta(hours=1) if is_due
+                                else None if resolved else NOW + timedelta(days=1 + i % 30))))
         if is_due:
             messages.append(dict(office="khaliajuri", ticket_id=i + 1, mailbox="bench", uidvalidity=1, uid=str(i),
                                  message_id=f"<b{i}@example.com>", message_key=f"<b{i}@example.com>",
@@ -100,7 +102,8 @@ def main(n: int = 100_000, due: int = 200, url: str | None = None) -> None:
     with desk.sessions() as s:
         d, t_digest = timed(lambda: digest_job.build(s, desk, od, due_w.period, due_w.start, due_w.end, NOW))
     rendered, t_render = timed(lambda: digest_job.render_digest(od, d, od.charter.officers["ap"]))
-    print(f"digest    built in {t_digest:.2f} s ({d.overdue_count:,} overdue counted, {sum(len(g.tickets) for o in d.overdue for g in o.services)} listed, {d.open_count:,} open), "
+    listed = sum(len(g.tickets) for o in d.overdue for g in o.services)
+    print(f"digest    built in {t_digest:.2f} s ({d.overdue_count:,} overdue counted, {listed} listed, {d.open_count:,} open), "
           f"rendered in {t_render:.2f} s ({len(rendered.html) / 1024:.0f} KiB HTML)")
     desk.close()
 

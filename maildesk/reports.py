@@ -87,7 +87,8 @@ class TicketFacts:
     due_at: datetime | None
 
 
-def tally(tickets: Iterable[TicketFacts], start: datetime, end: datetime, charter: Charter) -> tuple[list[ServiceRow], ServiceRow]:
+def tally(tickets: Iterable[TicketFacts], start: datetime, end: datetime,
+          charter: Charter) -> tuple[list[ServiceRow], ServiceRow]:
     """Count per service for [start, end): carried over, received, resolved (and within deadline), pending.
     Every charter service gets a row, in charter order; tickets without a service come last."""
     rows: dict[str | None, ServiceRow] = {

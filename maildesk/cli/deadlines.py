@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from maildesk.cli.core import load, open_desk
+from maildesk.cli.core import load
 from maildesk.errors import MaildeskError
 from maildesk.outbound.bengali import to_ascii_digits
 

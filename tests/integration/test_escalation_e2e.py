@@ -9,7 +9,6 @@ import email
 from datetime import datetime, time, timedelta, timezone
 from email import policy
 from html.parser import HTMLParser
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest

@@ -133,7 +133,8 @@ def fortnight(desk):
     for when in (dhaka(2026, 12, 7, 10, 0), dhaka(2026, 12, 10, 10, 0)):
         set_now(desk, when)
         escalate_all(desk)  # "old": overdue, then grs (last week)
-    ids["ontime"] = arrive(desk, "t3", dhaka(2026, 12, 13, 10, 0), "2.2.5", subject="Laptop", sender="ontime@example.com")
+    ids["ontime"] = arrive(desk, "t3", dhaka(2026, 12, 13, 10, 0), "2.2.5", subject="Laptop",
+                           sender="ontime@example.com")
     set_now(desk, dhaka(2026, 12, 14, 10, 0))
     escalate_all(desk)  # "late": due 13 Dec 17:00, overdue level this week
     act(desk, ids["late"], dhaka(2026, 12, 15, 12, 0), status="resolved")  # two days late
@@ -270,7 +271,8 @@ def test_a_second_worker_that_finds_the_week_claimed_sends_nothing(desk, fortnig
 def test_preview_writes_the_files_and_records_nothing(desk, fortnight, tmp_path, capsys):
     from maildesk.cli import main
 
-    env = {"MAILDESK_MAILBOX_URL": f"maildir://{desk.tmp / 'mailbox'}", "MAILDESK_SMTP_URL": f"file://{tmp_path / 'out'}",
+    env = {"MAILDESK_MAILBOX_URL": f"maildir://{desk.tmp / 'mailbox'}",
+           "MAILDESK_SMTP_URL": f"file://{tmp_path / 'out'}",
            "MAILDESK_DATABASE_URL": desk.settings.database_url, "MAILDESK_HMAC_SECRET": "test-secret"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -78,7 +78,8 @@ def test_a_bad_quarter_is_refused():
     for bad in ("2026Q5", "Q4", "2026-4", ""):
         with pytest.raises(ValueError, match="2026Q4"):
             Quarter.parse(bad)
-    assert (Quarter(2026, 4).first_day.isoformat(), Quarter(2026, 4).end_day.isoformat()) == ("2026-10-01", "2027-01-01")
+    q4 = Quarter(2026, 4)
+    assert (q4.first_day.isoformat(), q4.end_day.isoformat()) == ("2026-10-01", "2027-01-01")
 
 
 # ---- the report from a real database -----------------------------------------------------------------------
