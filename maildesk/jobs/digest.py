@@ -27,7 +27,8 @@ from maildesk.outbound.compose import compose, new_message_id
 from maildesk.outbound.render import Rendered, render
 from maildesk.reports import Digest, bar, build_digest, text_bar
 from maildesk.settings import DigestSettings
-from maildesk.store.models import JobRun
+from maildesk.desk import OPEN_STATUSES
+from maildesk.store.models import JobRun, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,15 @@ def window(desk: Desk, od: OfficeDesk, now: datetime) -> tuple[datetime, datetim
 # ---- what ------------------------------------------------------------------------------------------
 
 
-def recipients(od: OfficeDesk):
-    return [od.charter.officers[k] for k in ladder_people(od.charter)]
+def recipients(od: OfficeDesk, session: Session | None = None):
+    """Everyone on the ladder, and (given a session) any officer now holding an open ticket, say after
+    an #assign: "responsible" means each ticket's own officer."""
+    keys = list(ladder_people(od.charter))
+    if session is not None:
+        holders = session.scalars(select(Ticket.officer).distinct().where(
+            Ticket.office == od.key, Ticket.status.in_(OPEN_STATUSES)))
+        keys += sorted(k for k in holders if k in od.charter.officers and k not in keys)
+    return [od.charter.officers[k] for k in keys]
 
 
 def render_digest(od: OfficeDesk, digest: Digest, recipient) -> Rendered:
@@ -120,7 +128,7 @@ def build(session: Session, desk: Desk, od: OfficeDesk, period: str, start: date
 def enqueue_digest(session: Session, desk: Desk, od: OfficeDesk, digest: Digest, now: datetime) -> int:
     """Queue one digest per person; returns how many rows were new."""
     queued = 0
-    for person in recipients(od):
+    for person in recipients(od, session):
         message_id, raw = compose_digest(od, digest, person, now)
         row = outbox.enqueue(session, office=od.key, kind="digest", dedupe_key=f"digest:{digest.period}:{person.key}",
                              message_id=message_id, sender=od.charter.office.desk_address,

@@ -19,7 +19,7 @@ from maildesk.jobs import digest as job
 from maildesk.jobs.escalate import escalate_all
 from maildesk.jobs.ingest import ingest_all
 from maildesk.outbound import outbox
-from maildesk.settings import DigestSettings
+from maildesk.settings import DigestSettings, default_config_dir
 from maildesk.store.models import IngestFailure, JobRun, Outbox, Ticket
 from tests.helpers import FixedClock, drop_into_maildir, make_mail, settings_for
 
@@ -313,3 +313,31 @@ def test_a_long_overdue_list_is_cut_to_the_most_overdue_and_the_rest_counted():
     assert [sg.code for sg in ap.services] == ["2.1.1", "2.2.5"]  # charter order
     assert [x.ref for x in ap.services[1].tickets] == ["A-2", "A-1"]  # most overdue first
     assert (ap.services[1].unlisted, ap.services[0].unlisted) == (38, 2)
+
+
+def test_an_officer_holding_an_open_ticket_gets_the_digest_even_if_the_ladder_does_not_name_them(tmp_path):
+    import yaml
+
+    from maildesk.settings import load_settings
+
+    config = default_config_dir()
+    charter = yaml.safe_load((config / "charter.yaml").read_text(encoding="utf-8"))
+    charter["officers"]["clerk"] = dict(charter["officers"]["ap"], email="clerk@upazila.example.gov.bd")
+    (tmp_path / "charter.yaml").write_text(yaml.safe_dump(charter, allow_unicode=True), encoding="utf-8")
+    toml = f'holidays_dir = "{config / "holidays"}"\n' + (config / "maildesk.toml").read_text(encoding="utf-8")
+    (tmp_path / "maildesk.toml").write_text(toml, encoding="utf-8")
+    settings = load_settings(tmp_path / "maildesk.toml", env={
+        "MAILDESK_MAILBOX_URL": f"maildir://{tmp_path / 'mailbox'}", "MAILDESK_SMTP_URL": f"file://{tmp_path / 's'}",
+        "MAILDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "MAILDESK_HMAC_SECRET": "x"})
+    d = build_desk(settings, clock=FixedClock(dhaka(2026, 12, 13, 10, 0).astimezone(timezone.utc)))
+    d.tmp, d.clockobj = tmp_path, d.clock
+    try:
+        od = d.offices["khaliajuri"]
+        with d.sessions() as s:
+            assert "clerk" not in [p.key for p in job.recipients(od, s)]
+        tid = arrive(d, "k1", dhaka(2026, 12, 13, 10, 0), "2.2.5", subject="Printer")
+        act(d, tid, dhaka(2026, 12, 13, 11, 0), officer="clerk")
+        with d.sessions() as s:
+            assert [p.key for p in job.recipients(od, s)][-1] == "clerk"
+    finally:
+        d.close()
