@@ -139,9 +139,18 @@ def decide(s: Situation, classification: dict[str, Any] | None = None, officer_r
 def _screened(s: Situation) -> Decision:
     sc = s.screen
     actions: list = [StoreMessage(sc.kind, sc.reason), Audit(f"screened_{sc.kind}", {"reason": sc.reason})]
-    if sc.kind == "bounce" and s.ticket is not None:
+    if sc.kind == "bounce" and s.ticket is not None and _citizen_failed(s):
         actions.append(Audit("citizen_bouncing", {"email": s.ticket.citizen_email}))
     return Decision(sc.kind, tuple(actions), sc.reason)
+
+
+def _citizen_failed(s: Situation) -> bool:
+    """A bounce proves the citizen's address dead only if its delivery report says so (not "delayed", not
+    another recipient), or, without a machine-readable report, if a mail server itself sent it."""
+    failed = s.message.failed_recipients
+    if failed is not None:
+        return s.ticket.citizen_email.lower() in failed
+    return s.message.sender.partition("@")[0] in ("mailer-daemon", "postmaster")
 
 
 def _officer_cc(s: Situation) -> bool:
@@ -173,9 +182,11 @@ def _is_status_query(m: ParsedMessage) -> bool:
     return subject in STATUS_WORDS or first in STATUS_WORDS
 
 
-def _citizen_followup(s: Situation, classification: dict[str, Any] | None = None) -> Decision:
+def _citizen_followup(s: Situation, classification: dict[str, Any] | None = None, moves_status: bool = True) -> Decision:
+    """`moves_status=False` (an unverified officer address): kept and forwarded, but it neither reopens
+    nor resumes the ticket, so a spoofed From changes nothing."""
     t = s.ticket
-    reply_text = strip_reply(s.message.text, s.message.html) or s.message.text
+    reply_text = strip_reply(s.message.text, s.message.html, flowed=s.message.flowed) or s.message.text
     if _is_status_query(s.message):
         return Decision("status_query", (
             StoreMessage("status_query", "citizen asked for the status"),
@@ -184,7 +195,9 @@ def _citizen_followup(s: Situation, classification: dict[str, Any] | None = None
         ))
     actions: list = [StoreMessage("followup", reply_text=reply_text)]
     reopened = False
-    if t.status in DONE_STATUSES:
+    if not moves_status:
+        pass
+    elif t.status in DONE_STATUSES:
         done_at = t.resolved_at or t.closed_at or s.now
         window = timedelta(days=s.charter.office.reopen_days)
         if s.now - done_at > window:
@@ -202,7 +215,7 @@ def _citizen_followup(s: Situation, classification: dict[str, Any] | None = None
 def _forged(s: Situation, classification) -> Decision:
     """An officer's From without a valid token: an ordinary message, and the real officer is warned."""
     reason = "no valid desk token for this ticket" if not s.auth_failed else "DKIM/SPF failed for the sender"
-    d = _citizen_followup(s, classification) if s.ticket is not None else _new_ticket(s, classification)
+    d = _citizen_followup(s, classification, moves_status=False) if s.ticket is not None else _new_ticket(s, classification)
     extra = (Audit("forged_officer", {"officer": s.officer.key, "reason": reason}),
              Send("forged_warning", s.officer.key, {"reason": reason}))
     return Decision(d.kind, d.actions + extra, reason)

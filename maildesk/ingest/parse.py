@@ -59,12 +59,17 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...] = ()
     size: int = 0
     flowed: bool = False  # the text part is format=flowed (RFC 3676): soft line breaks end in a space
+    # A bounce: the Message-ID(s) of the message that could not be delivered (from its message/rfc822 or
+    # text/rfc822-headers part), and the recipients a delivery-status part reports as failed (None when
+    # there is no machine-readable report).
+    bounced_ids: tuple[str, ...] = ()
+    failed_recipients: tuple[str, ...] | None = None
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
-        """Every Message-ID this message says it answers, nearest first."""
+        """Every Message-ID this message says it answers, nearest first (for a bounce: the bounced one)."""
         seen = []
-        for mid in (*self.in_reply_to, *reversed(self.references)):
+        for mid in (*self.in_reply_to, *reversed(self.references), *self.bounced_ids):
             if mid not in seen:
                 seen.append(mid)
         return tuple(seen)
@@ -93,6 +98,57 @@ def _msgids(value: str) -> tuple[str, ...]:
 
 def _addresses(values) -> tuple[str, ...]:
     return tuple(addr.lower() for _, addr in getaddresses([str(v) for v in values]) if "@" in addr)
+
+
+_BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
+_ORIGINAL_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers",
+                   "message/global-headers")
+_QUOTED_MSGID = re.compile(r"^\s*message-id:\s*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+
+
+def _looks_like_bounce(msg, sender: str, headers: dict[str, str]) -> bool:
+    return (msg.get_content_type() == "multipart/report" or sender.partition("@")[0] in _BOUNCE_SENDERS
+            or headers.get("return-path", "x").strip() in ("<>", ""))
+
+
+def _original_ids(msg, text: str) -> tuple[str, ...]:
+    """The Message-ID of the message a bounce returns: from its attached copy or headers, else quoted in the text."""
+    found: list[str] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype not in _ORIGINAL_TYPES:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):  # message/rfc822: the email package parsed the copy already
+            headers = [h for h in payload if hasattr(h, "get")]
+            values = [str(h.get("message-id", "")) or str(h.get("in-reply-to", "")) for h in headers[:1]]
+        else:
+            body = part.get_payload(decode=True) or b""
+            values = [m.group(1) for m in _QUOTED_MSGID.finditer(body.decode("utf-8", "replace"))]
+        found += [mid for v in values for mid in _msgids(v)]
+    if not found:
+        found = [m.group(1) for m in _QUOTED_MSGID.finditer(text or "")]
+    return tuple(dict.fromkeys(found))[:5]
+
+
+def _failed_recipients(msg) -> tuple[str, ...] | None:
+    """Recipients a message/delivery-status part (RFC 3464) reports with Action: failed."""
+    reports = [p for p in msg.walk() if p.get_content_type() == "message/delivery-status"]
+    if not reports:
+        return None
+    failed: list[str] = []
+    for part in reports:
+        payload = part.get_payload()
+        blocks = payload if isinstance(payload, list) else []
+        for block in blocks:
+            if not hasattr(block, "get") or str(block.get("action", "")).strip().lower() != "failed":
+                continue
+            recipient = str(block.get("final-recipient") or block.get("original-recipient") or "")
+            address = recipient.partition(";")[2].strip() if ";" in recipient else recipient.strip()
+            address = parseaddr(address)[1].lower()
+            if "@" in address:
+                failed.append(address)
+    return tuple(dict.fromkeys(failed))
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -152,12 +208,21 @@ def parse_message(raw: bytes) -> ParsedMessage:
             flowed = str(part.get_param("format", "")).lower() == "flowed"
             break
 
+    sender = sender.lower() if "@" in sender else ""
+    bounced_ids: tuple[str, ...] = ()
+    failed = None
+    if _looks_like_bounce(msg, sender, headers):
+        bounced_ids = tuple(i for i in _original_ids(msg, text) if i not in ids)
+        failed = _failed_recipients(msg)
+
     return ParsedMessage(
+        bounced_ids=bounced_ids,
+        failed_recipients=failed,
         flowed=flowed,
         message_id=message_id,
         has_message_id=has_id,
         content_hash=content_hash,
-        sender=sender.lower() if "@" in sender else "",
+        sender=sender,
         sender_name=one_line(name),
         reply_to=reply_to.lower() if "@" in reply_to else "",
         to=_addresses(msg.get_all("to", [])),

@@ -27,7 +27,7 @@ def _auto_submitted(m: ParsedMessage) -> str | None:
 
 def _precedence(m: ParsedMessage) -> str | None:
     value = m.header("precedence").strip().lower()
-    return f"Precedence: {value}" if value in ("bulk", "junk", "list") else None
+    return f"Precedence: {value}" if value in ("bulk", "junk", "list", "auto_reply") else None
 
 
 def _mailing_list(m: ParsedMessage) -> str | None:
@@ -52,7 +52,14 @@ def _delivery_report(m: ParsedMessage) -> str | None:
 
 def _daemon_sender(m: ParsedMessage) -> str | None:
     local = m.sender.partition("@")[0]
-    if local in ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply"):
+    if local in ("mailer-daemon", "postmaster"):
+        return f"mail server {m.sender}"
+    return None
+
+
+def _robot_sender(m: ParsedMessage) -> str | None:
+    local = m.sender.partition("@")[0]
+    if local in ("noreply", "no-reply", "do-not-reply", "donotreply", "no_reply"):
         return f"robot sender {m.sender}"
     if not m.sender:
         return "no sender address"
@@ -65,26 +72,32 @@ def _empty_return_path(m: ParsedMessage) -> str | None:
     return None
 
 
+# The order is data: a delivery report or a mail server's message is a bounce even when it also carries
+# Auto-Submitted; an empty Return-Path alone comes last, because RFC 3834 auto-replies use one too.
 RULES: list[tuple[str, Callable[[ParsedMessage], str | None]]] = [
     ("bounce", _delivery_report),
-    ("bounce", _empty_return_path),
+    ("bounce", _daemon_sender),
     ("automatic", _auto_submitted),
     ("automatic", _precedence),
     ("automatic", _mailing_list),
     ("automatic", _autoreply_headers),
-    ("automatic", _daemon_sender),
+    ("automatic", _robot_sender),
+    ("bounce", _empty_return_path),
 ]
+
+
+def _unplussed(address: str) -> str:
+    local, at, domain = address.partition("@")
+    return local.partition("+")[0] + at + domain
 
 
 def screen(message: ParsedMessage, desk_addresses: set[str]) -> Screen | None:
     """Why this message must not be answered automatically, or None if it may be."""
-    if message.sender in desk_addresses:
+    own = {_unplussed(a.lower()) for a in desk_addresses}
+    if message.sender and _unplussed(message.sender) in own:
         return Screen("own", "sent by the desk's own address")
     for kind, rule in RULES:
         reason = rule(message)
         if reason:
-            if kind == "automatic" and rule is _daemon_sender and message.sender.partition("@")[0] in (
-                "mailer-daemon", "postmaster"):
-                kind = "bounce"
             return Screen(kind, reason)
     return None
