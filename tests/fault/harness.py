@@ -99,6 +99,20 @@ class WorkerProcess:
         return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
 
 
+def run_cli(config: Path, *args: str, check: int | None = 0, env: dict | None = None) -> str:
+    """`maildesk --config FILE ARGS…` in a subprocess, as an officer would type it; returns stdout."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
+    environ["PYTHONPATH"] = str(ROOT) + os.pathsep + environ.get("PYTHONPATH", "")
+    environ.update(env or {})
+    done = subprocess.run([sys.executable, "-m", "maildesk", "--config", str(config), *args], capture_output=True,
+                          env=environ, stdin=subprocess.DEVNULL, timeout=120)
+    out = done.stdout.decode("utf-8", "replace")
+    if check is not None and done.returncode != check:
+        raise AssertionError(f"maildesk {' '.join(args)} exited {done.returncode}:\n{out}\n"
+                             f"{done.stderr.decode('utf-8', 'replace')}")
+    return out
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
