@@ -87,13 +87,24 @@ class Worker:
         """Hold an IMAP IDLE connection and run ingest as soon as the server says mail arrived."""
         od = self.desk.offices[key]
         settings = self.desk.settings
+        failures = 0
         while not self.stop_event.is_set():
+            # While ingest backs off (server down, login refused) IDLE waits too: no hammering a refusing
+            # server, whose provider may lock the account after repeated failed logins.
+            until = self.backoff_until.get(key)
+            left = (until - self.desk.now()).total_seconds() if until else 0
+            if left > 0:
+                self.stop_event.wait(min(left, 60))
+                continue
             try:
                 source = ImapSource(od.settings.mailbox, settings.ca_file)
             except SourceError as exc:
-                log.warning("%s: IDLE connection failed: %s", key, exc)
-                self.stop_event.wait(min(settings.poll_seconds, 60))
+                failures += 1
+                delay = min(settings.poll_seconds * 2 ** (failures - 1), 900)
+                log.warning("%s: IDLE connection failed (attempt %d), next try in %d s: %s", key, failures, delay, exc)
+                self.stop_event.wait(delay)
                 continue
+            failures = 0
             try:
                 if b"IDLE" not in source.capabilities:
                     log.info("%s: server has no IDLE; polling every %d s", key, settings.poll_seconds)
