@@ -40,7 +40,7 @@ def plus_address(desk_address: str, secret: str, office: str, ref: str, officer:
 def verified_ref(secret: str, office: str, officer: str, thread_ids, recipients) -> str | None:
     """The ticket ref that `officer` holds a valid token for in these headers, or None."""
     for mid in thread_ids:
-        m = _NOTICE_ID.match(mid)
+        m = _NOTICE_ID.match(mid.strip())  # a folded header value may keep its leading space
         if not m:
             continue
         ref, purpose, who, token = m.groups()

@@ -179,6 +179,8 @@ def test_officer_answers_from_the_mail_client_and_the_citizen_gets_it_in_their_t
                    office.officer_email("ap")):
         assert leaked not in body, leaked
     assert office.officer_email("ap") not in relayed.as_string()
+    days = office.desk.offices[OFFICE].charter.office.reopen_days
+    assert f"reply to this email within {days} days" in body  # resolved: how to reopen
     html = relayed.get_body(("html",)).get_content()
     assert "রাউটার বদলে" in html and "01711-000000" not in html and "blockquote" not in html
     [pdf] = list(relayed.iter_attachments())
