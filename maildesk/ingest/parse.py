@@ -92,12 +92,28 @@ def _decode(value) -> str:
         return str(value)
 
 
+MAX_MSGID = 250  # longer ones (legal but absurd) are replaced by a stable digest that fits every column
+
+
+def _fit_msgid(mid: str) -> str:
+    if len(mid) <= MAX_MSGID:
+        return mid
+    return f"<long.{hashlib.sha256(mid.encode('utf-8', 'surrogateescape')).hexdigest()[:40]}@maildesk.invalid>"
+
+
 def _msgids(value: str) -> tuple[str, ...]:
-    return tuple(_MSGID.findall(value or ""))
+    return tuple(_fit_msgid(m) for m in _MSGID.findall(value or ""))[:100]
+
+
+def _address(addr: str) -> str:
+    """A lower-cased address, or "" when it is none (no @) or longer than any real one (RFC 5321: 254)."""
+    addr = one_line(addr).lower()
+    return addr if "@" in addr and len(addr) <= 254 else ""
 
 
 def _addresses(values) -> tuple[str, ...]:
-    return tuple(addr.lower() for _, addr in getaddresses([str(v) for v in values]) if "@" in addr)
+    found = (_address(addr) for _, addr in getaddresses([str(v) for v in values]))
+    return tuple(a for a in found if a)[:200]
 
 
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
@@ -208,7 +224,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
             flowed = str(part.get_param("format", "")).lower() == "flowed"
             break
 
-    sender = sender.lower() if "@" in sender else ""
+    sender = _address(sender)
     bounced_ids: tuple[str, ...] = ()
     failed = None
     if _looks_like_bounce(msg, sender, headers):
@@ -223,8 +239,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         has_message_id=has_id,
         content_hash=content_hash,
         sender=sender,
-        sender_name=one_line(name),
-        reply_to=reply_to.lower() if "@" in reply_to else "",
+        sender_name=one_line(name)[:300],
+        reply_to=_address(reply_to),
         to=_addresses(msg.get_all("to", [])),
         cc=_addresses(msg.get_all("cc", [])),
         subject=one_line(headers.get("subject", "")),

@@ -272,6 +272,10 @@ def _one(desk: Desk, od: OfficeDesk, arrival: Arrival, report: IngestReport) -> 
             report.failed += 1
             return "retry"
     else:
+        # Conflicting every time is no longer a race: count it like any failure, so it cannot block the mailbox.
+        if quarantine(desk, od, arrival, "conflicting database writes on every try", now, final=False):
+            report.quarantined += 1
+            return "quarantined"
         report.failed += 1
         return "retry"
     if kind == "duplicate":

@@ -19,3 +19,18 @@ def kills(request) -> int:
 def kill_messages(request) -> int:
     value = request.config.getoption("--kill-messages")
     return value if value is not None else int(os.environ.get("MAILDESK_KILL_MESSAGES") or 300)
+
+
+@pytest.fixture
+def postgres_url(servers_env):
+    """A fresh PostgreSQL database on the test server, whatever MAILDESK_TEST_DATABASE says: the faults
+    injected here (triggers, refused connections) need a server, not a file."""
+    from tests import servers
+
+    problem = servers.postgres_problem(servers_env)
+    if problem:
+        if servers.in_ci():
+            pytest.fail(f"{problem} (CI=true: a missing server is a failure)", pytrace=False)
+        pytest.skip(problem)
+    with servers.temporary_database(servers_env["MAILDESK_TEST_PG_URL"], prefix="maildesk_fault") as url:
+        yield url
