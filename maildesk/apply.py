@@ -146,6 +146,11 @@ class Applier:
         if new_status == "closed" and ticket.status != "closed":
             ticket.closed_at = self.now
             ticket.resolved_at = ticket.resolved_at or self.now
+        if ticket.status in core.DONE_STATUSES and new_status not in core.DONE_STATUSES and "due_at" not in changes:
+            # Reopened: the charter's promise starts again from now, and the ladder from its first rung.
+            ticket.due_at, ticket.immediate = self.due_for(ticket.service, self.now)
+            ticket.escalation_level = -1
+            ticket.resolved_at = ticket.closed_at = None
         cal = self.office.calendar
         if "due_days" in changes:
             changes["due_at"] = cal.due_at(self.now, int(changes.pop("due_days"))).due_at
