@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -26,11 +26,12 @@ from maildesk.ingest.sources import SourceError, connected
 from maildesk.officer import authentication_failed, parse_officer_reply
 from maildesk.outbound import outbox
 from maildesk.rules.refs import find_ticket_ref
-from maildesk.rules.screen import screen
+from maildesk.rules.screen import repeated, screen
 from maildesk.rules.tokens import verified_ref
 from maildesk.store.models import Address, IngestFailure, MailboxState, Message, Outbox, Ticket
 
 log = logging.getLogger(__name__)
+REPEAT_DAYS = 3  # how far back a word-for-word repeat marks an autoresponder
 
 
 @dataclass
@@ -107,7 +108,7 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
         officer=officer,
         verified_ref=vref,
         auth_failed=auth_failed(m, charter.raw.get("office", {}).get("authserv_id")),
-        screen=screen(m, charter.desk_addresses()),
+        screen=screen(m, charter.desk_addresses()) or repeat_screen(session, ticket, m, now),
         sender_bouncing=bool(bouncing),
     )
     classification = None
@@ -121,6 +122,16 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
     applier = Applier(od, session, desk.secret, now, caps=desk_caps(od))
     applier.apply(decision, m, arrival, ticket)
     return decision.kind
+
+
+def repeat_screen(session: Session, ticket: Ticket | None, m: ParsedMessage, now: datetime):
+    """Screen a message that repeats, word for word, one its sender put on this ticket in the last days."""
+    if ticket is None or not m.sender:
+        return None
+    earlier = session.scalars(select(Message.text).where(
+        Message.ticket_id == ticket.id, Message.sender == m.sender,
+        Message.received_at >= now - timedelta(days=REPEAT_DAYS)).order_by(Message.id.desc()).limit(20)).all()
+    return repeated(m, earlier)
 
 
 def desk_caps(od: OfficeDesk) -> outbox.Caps:

@@ -101,3 +101,23 @@ def screen(message: ParsedMessage, desk_addresses: set[str]) -> Screen | None:
         if reason:
             return Screen(kind, reason)
     return None
+
+
+REPEAT_MIN_CHARS = 20  # "#resolve" or "status" twice is a person; a paragraph twice is a robot
+
+
+def _squash(text: str) -> str:
+    return " ".join((text or "").split()).lower()
+
+
+def repeated(message: ParsedMessage, earlier_texts) -> Screen | None:
+    """The same text as an earlier message from this sender on this ticket: an autoresponder that marks
+    nothing (no Auto-Submitted, no Precedence) answering the desk's answers. Without this, a naive robot at
+    the citizen's end and another at the officer's would relay each other's replies forever."""
+    text = _squash(message.text)
+    if len(text) < REPEAT_MIN_CHARS:
+        return None
+    if any(_squash(t) == text for t in earlier_texts):
+        return Screen("automatic", "the same text as an earlier message from this sender on this ticket "
+                                   "(an autoresponder?)")
+    return None

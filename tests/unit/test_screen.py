@@ -126,3 +126,21 @@ def test_a_forwarded_message_from_a_citizen_is_not_taken_for_a_bounce():
     outer.add_attachment(inner)
     m = parse_message(bytes(outer))
     assert m.bounced_ids == () and m.thread_ids == () and verdict(bytes(outer)) is None
+
+
+def test_a_word_for_word_repeat_is_taken_for_an_autoresponder():
+    from maildesk.rules.screen import repeated
+
+    away = "I am away from my desk until 10 December and will answer then."
+    m = parse_message(make_mail(body=away + "\n"))
+    assert repeated(m, []) is None
+    assert repeated(m, ["Something else entirely, written by hand."]) is None
+    found = repeated(m, ["something else", "I am  away from my desk until 10 December\nand will answer then."])
+    assert found is not None and found.kind == "automatic" and "autoresponder" in found.reason
+
+
+@pytest.mark.parametrize("short", ["#resolve", "status", "অবস্থা", "ধন্যবাদ"])
+def test_a_short_command_or_word_may_be_repeated_by_a_person(short):
+    from maildesk.rules.screen import repeated
+
+    assert repeated(parse_message(make_mail(body=short)), [short, short]) is None
