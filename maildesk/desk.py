@@ -70,7 +70,7 @@ class OpenTicket:
 
 @dataclass(frozen=True)
 class StoreMessage:
-    kind: str  # citizen, followup, officer, officer_cc, automatic, bounce, own, forged
+    kind: str  # citizen, followup, status_query, officer, officer_rejected, officer_cc, automatic, bounce, own
     note: str | None = None
     reply_text: str | None = None
 

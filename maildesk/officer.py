@@ -54,7 +54,8 @@ def decide_officer_reply(s: Situation, reply: OfficerReply) -> Decision:
     errors = [(c.raw_line, err) for c in reply.commands if (err := _check(c, s))]
     if errors:
         return Decision("officer_error", (
-            StoreMessage("officer", "commands rejected: " + "; ".join(e for _, e in errors), reply.text),
+            # Its own kind: a corrected reply, or the same one resent after a config fix, is not a repeat.
+            StoreMessage("officer_rejected", "commands rejected: " + "; ".join(e for _, e in errors), reply.text),
             Audit("command_error", {"errors": [{"line": line, "error": e} for line, e in errors]}),
             Send("command_error", s.officer.key, {"errors": errors, "relayed": False}),
         ), "invalid command")

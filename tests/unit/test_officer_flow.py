@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import json
+import os
 from datetime import date, timezone
 from email import policy
 from email.message import EmailMessage
@@ -23,7 +24,7 @@ from maildesk.officer import authentication_failed
 from maildesk.rules.tokens import notice_message_id
 from maildesk.settings import default_config_dir, load_settings
 from maildesk.store.models import Event, Message, Outbox, Ticket
-from tests.helpers import SUNDAY_MORNING, FixedClock, drop_into_maildir
+from tests.helpers import SUNDAY_MORNING, FixedClock, database_url_for, drop_into_maildir
 from tests.mailclient import new_mail, reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ class Flow:
         settings = load_settings(tmp_path / "maildesk.toml", env={
             "MAILDESK_MAILBOX_URL": f"maildir://{tmp_path / 'mailbox'}",
             "MAILDESK_SMTP_URL": f"file://{tmp_path / 'sent'}",
-            "MAILDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'maildesk.db'}",
+            "MAILDESK_DATABASE_URL": database_url_for(tmp_path),
             "MAILDESK_HMAC_SECRET": "flow-secret"})
         self.clock = FixedClock(SUNDAY_MORNING)
         self.desk = build_desk(settings, clock=self.clock)
@@ -62,7 +63,10 @@ class Flow:
 
     def deliver(self, msg: EmailMessage | bytes) -> None:
         self.n += 1
-        drop_into_maildir(self.mailbox, msg if isinstance(msg, bytes) else msg.as_bytes(), f"{self.n:04d}.flow")
+        key = f"{self.n:04d}.flow"
+        drop_into_maildir(self.mailbox, msg if isinstance(msg, bytes) else msg.as_bytes(), key)
+        stamp = self.clock.value.timestamp()  # arrival time = the test clock, as a delivering server would set it
+        os.utime(self.mailbox / "new" / key, (stamp, stamp))
         [report] = ingest_all(self.desk)
         assert report.error is None and report.failed == 0 and report.quarantined == 0
 
@@ -299,3 +303,19 @@ def test_answering_the_confirmation_or_a_follow_up_is_trusted_too(flow):
     flow.deliver(reply(confirm, sender=AP, text="Visit done.\n#resolve"))
     assert flow.ticket(t.ref).status == "resolved"
     assert [answer_of(r) for r in flow.outbox("relay")] == ["Visit done."]
+
+
+def test_waiting_set_and_lifted_by_the_officer_moves_the_due_date_by_the_time_on_hold(flow):
+    t, notice = flow.request()
+    cal = flow.desk.offices["khaliajuri"].calendar
+    flow.deliver(reply(notice, sender=AP, text="Waiting for the union's memo.\n#status অপেক্ষা"))
+    held = flow.ticket(t.ref)
+    assert held.status == "waiting" and held.next_escalation_at is None and held.due_at == t.due_at
+    flow.clock.advance(days=1, hours=3)
+    flow.deliver(reply(notice, sender=AP, text="#status খোলা"))
+    resumed = flow.ticket(t.ref)
+    on_hold = cal.working_time_between(held.hold_since, flow.clock.value)
+    assert on_hold.total_seconds() > 0
+    assert resumed.status == "open" and resumed.hold_since is None
+    assert resumed.due_at == cal.add_working_time(t.due_at, on_hold) > t.due_at
+    assert resumed.next_escalation_at is not None
