@@ -180,7 +180,7 @@ class Applier:
             uidvalidity=arrival.uidvalidity,
             uid=arrival.uid,
             message_id=m.message_id,
-            message_key=m.message_id if m.has_message_id else f"sha256:{m.content_hash}",
+            message_key=m.message_key,
             sender=m.sender,
             sender_name=m.sender_name,
             subject=m.subject,

@@ -64,6 +64,16 @@ class ParsedMessage:
     # there is no machine-readable report).
     bounced_ids: tuple[str, ...] = ()
     failed_recipients: tuple[str, ...] | None = None
+    # What the message says, whatever its headers or transfer encoding: a re-delivery has the same one.
+    fingerprint: str = ""
+    # Set by ingest when another message with different content already holds this Message-ID.
+    key_suffix: str = ""
+
+    @property
+    def message_key(self) -> str:
+        """The store's unique key: the Message-ID (a content hash when there is none)."""
+        base = self.message_id if self.has_message_id else f"sha256:{self.content_hash}"
+        return f"{base}#{self.key_suffix}" if self.key_suffix else base
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -231,7 +241,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
         bounced_ids = tuple(i for i in _original_ids(msg, text) if i not in ids)
         failed = _failed_recipients(msg)
 
+    digest = hashlib.sha256()
+    for piece in (" ".join(text.split()), " ".join((html or "").split())):
+        digest.update(piece.encode("utf-8", "surrogateescape") + b"\0")
+    for att in attachments:
+        digest.update(hashlib.sha256(att.payload).digest())
+
     return ParsedMessage(
+        fingerprint=digest.hexdigest(),
         bounced_ids=bounced_ids,
         failed_recipients=failed,
         flowed=flowed,

@@ -8,6 +8,7 @@ bytes and reason after `max_attempts`, and the loop goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -85,13 +86,28 @@ def already_stored(session: Session, office: str, mailbox: str, uidvalidity: int
                    m: ParsedMessage | None) -> bool:
     conds = [(Message.mailbox == mailbox) & (Message.uidvalidity == uidvalidity) & (Message.uid == uid)]
     if m is not None:
-        conds.append(Message.message_key == (m.message_id if m.has_message_id else f"sha256:{m.content_hash}"))
+        conds.append(Message.message_key == m.message_key)
     return session.scalar(select(Message.id).where(Message.office == office, or_(*conds)).limit(1)) is not None
+
+
+def distinct_key(session: Session, office: str, m: ParsedMessage) -> ParsedMessage:
+    """Same Message-ID, different content: a different message (a phone that reuses ids, a forger), which
+    gets a key of its own instead of being taken for a re-delivery and dropped."""
+    if not m.has_message_id:
+        return m
+    raw = session.scalar(select(Message.raw).where(Message.office == office, Message.message_key == m.message_key))
+    if raw is None:
+        return m
+    try:
+        same = parse_message(raw).fingerprint == m.fingerprint
+    except ParseError:
+        same = False
+    return m if same else dataclasses.replace(m, key_suffix=m.fingerprint[:16])
 
 
 def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arrival, now: datetime) -> str:
     """Store and act on one message inside the caller's transaction. Returns what it became."""
-    m = parse_message(arrival.raw)
+    m = distinct_key(session, od.key, parse_message(arrival.raw))
     if already_stored(session, od.key, arrival.mailbox, arrival.uidvalidity, arrival.uid, arrival.raw, m):
         return "duplicate"
     charter = od.charter
@@ -108,7 +124,7 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
         officer=officer,
         verified_ref=vref,
         auth_failed=auth_failed(m, charter.raw.get("office", {}).get("authserv_id")),
-        screen=screen(m, charter.desk_addresses()) or repeat_screen(session, ticket, m, now),
+        screen=screen(m, charter.desk_addresses()) or repeat_screen(session, ticket, m, now, officer is not None),
         sender_bouncing=bool(bouncing),
     )
     classification = None
@@ -124,12 +140,15 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
     return decision.kind
 
 
-def repeat_screen(session: Session, ticket: Ticket | None, m: ParsedMessage, now: datetime):
-    """Screen a message that repeats, word for word, one its sender put on this ticket in the last days."""
+def repeat_screen(session: Session, ticket: Ticket | None, m: ParsedMessage, now: datetime, officer: bool):
+    """Screen a message that repeats, word for word, one its sender put on this ticket in the last days and
+    that the desk acted on (an officer's relayed reply; a citizen's follow-up). An officer who sends again
+    what was refused as unauthenticated is not repeating an accepted reply."""
     if ticket is None or not m.sender:
         return None
+    kinds = ("officer",) if officer else ("citizen", "followup", "status_query")
     earlier = session.scalars(select(Message.text).where(
-        Message.ticket_id == ticket.id, Message.sender == m.sender,
+        Message.ticket_id == ticket.id, Message.sender == m.sender, Message.kind.in_(kinds),
         Message.received_at >= now - timedelta(days=REPEAT_DAYS)).order_by(Message.id.desc()).limit(20)).all()
     return repeated(m, earlier)
 
