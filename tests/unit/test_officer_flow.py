@@ -319,3 +319,13 @@ def test_waiting_set_and_lifted_by_the_officer_moves_the_due_date_by_the_time_on
     assert resumed.status == "open" and resumed.hold_since is None
     assert resumed.due_at == cal.add_working_time(t.due_at, on_hold) > t.due_at
     assert resumed.next_escalation_at is not None
+
+
+def test_an_officers_out_of_office_reply_to_a_notice_is_never_relayed(flow):
+    t, notice = flow.request()
+    flow.deliver(reply(notice, sender=AP, text="I am on leave until Thursday. For urgent matters call the UNO office.",
+                       headers={"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"}))
+    assert flow.outbox("relay") == [] and flow.outbox("confirm") == [] and flow.outbox("command_error") == []
+    assert flow.ticket(t.ref).status == "open"
+    with flow.desk.sessions() as s:
+        assert s.scalars(select(Message.kind).where(Message.sender == AP)).all() == ["automatic"]
