@@ -182,7 +182,8 @@ def _is_status_query(m: ParsedMessage) -> bool:
     return subject in STATUS_WORDS or first in STATUS_WORDS
 
 
-def _citizen_followup(s: Situation, classification: dict[str, Any] | None = None, moves_status: bool = True) -> Decision:
+def _citizen_followup(s: Situation, classification: dict[str, Any] | None = None,
+                      moves_status: bool = True) -> Decision:
     """`moves_status=False` (an unverified officer address): kept and forwarded, but it neither reopens
     nor resumes the ticket, so a spoofed From changes nothing."""
     t = s.ticket
@@ -215,7 +216,10 @@ def _citizen_followup(s: Situation, classification: dict[str, Any] | None = None
 def _forged(s: Situation, classification) -> Decision:
     """An officer's From without a valid token: an ordinary message, and the real officer is warned."""
     reason = "no valid desk token for this ticket" if not s.auth_failed else "DKIM/SPF failed for the sender"
-    d = _citizen_followup(s, classification, moves_status=False) if s.ticket is not None else _new_ticket(s, classification)
+    if s.ticket is not None:
+        d = _citizen_followup(s, classification, moves_status=False)
+    else:
+        d = _new_ticket(s, classification)
     extra = (Audit("forged_officer", {"officer": s.officer.key, "reason": reason}),
              Send("forged_warning", s.officer.key, {"reason": reason}))
     return Decision(d.kind, d.actions + extra, reason)

@@ -82,7 +82,7 @@ class Office:
 
     def last(self, account, subject_part: str) -> EmailMessage:
         found = [m for m in self.mail(account) if subject_part in str(m["Subject"])]
-        assert found, f"no mail with {subject_part!r} for {account.user}: {[str(m['Subject']) for m in self.mail(account)]}"
+        assert found, f"no {subject_part!r} for {account.user}: {[str(m['Subject']) for m in self.mail(account)]}"
         return found[-1]
 
     def ticket(self, ref: str | None = None) -> Ticket:
@@ -395,7 +395,8 @@ def test_service_change_recomputes_the_due_date_and_waiting_pauses_the_clock(off
 
     # Waiting on the citizen stops the clock: no escalation is scheduled while it waits ...
     office.clock.advance(hours=1)
-    office.submit(reply(notice, sender=office.officer_email("ap"), text="Please send the office memo.\n#status waiting"))
+    office.submit(reply(notice, sender=office.officer_email("ap"),
+                        text="Please send the office memo.\n#status waiting"))
     held = office.ticket(t.ref)
     assert held.status == "waiting" and held.hold_since == office.clock.value and held.next_escalation_at is None
     # ... and the citizen's answer two days later resumes it, with the due date moved by the time on hold.

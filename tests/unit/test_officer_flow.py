@@ -8,7 +8,7 @@ from __future__ import annotations
 import email
 import json
 import os
-from datetime import date, timezone
+from datetime import date
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -98,7 +98,8 @@ class Flow:
 
 
 # r2-05 hands the ticket to a field technician: one more officer in this office's charter.
-TECH = {"tech": {"name_bn": "মাঠ টেকনিশিয়ান", "name_en": "Field technician", "email": "tech.khaliajuri@upazila.example.gov.bd"}}
+TECH = {"tech": {"name_bn": "মাঠ টেকনিশিয়ান", "name_en": "Field technician",
+                 "email": "tech.khaliajuri@upazila.example.gov.bd"}}
 
 
 @pytest.fixture
