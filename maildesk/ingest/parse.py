@@ -115,6 +115,19 @@ def _msgids(value: str) -> tuple[str, ...]:
     return tuple(_fit_msgid(m) for m in _MSGID.findall(value or ""))[:100]
 
 
+_ANGLE_TAIL = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>\s*$")
+
+
+def _mailbox(value: str) -> tuple[str, str]:
+    """Display name and address of a From/Reply-To header. A single angle-address at the end wins: an
+    encoded word in the name can hide ':' or '@' (or CR/LF) that throw a plain address parser off."""
+    tail = _ANGLE_TAIL.search(value)
+    if tail and value.count("<") == 1:
+        return _decode(value[:tail.start()].strip().strip('"')), tail.group(1)
+    name, addr = parseaddr(value)
+    return _decode(name), addr
+
+
 def _address(addr: str) -> str:
     """A lower-cased address, or "" when it is none (no @) or longer than any real one (RFC 5321: 254)."""
     addr = one_line(addr).lower()
@@ -197,9 +210,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
     message_id = ids[0] if has_id else f"<sha256.{content_hash[:40]}@maildesk.invalid>"
 
     # Split the address from the raw header first: a decoded display name may hold commas or quotes.
-    name, sender = parseaddr(str(msg.get("from", "")))
-    name = _decode(name)
-    _, reply_to = parseaddr(str(msg.get("reply-to", "")))
+    name, sender = _mailbox(str(msg.get("from", "")))
+    _, reply_to = _mailbox(str(msg.get("reply-to", "")))
 
     date = None
     try:
