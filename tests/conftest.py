@@ -14,6 +14,10 @@ tests skip with a reason locally and FAIL under CI=true. Fixtures:
                                     MAILDESK_TEST_DATABASE=postgres
     database_kind          session  "sqlite" or "postgres"
 
+tests/helpers.settings_for(tmp_path) (and helpers.database_url_for) hand out the running test's
+`database_url` on first use, so every test that builds a desk follows MAILDESK_TEST_DATABASE without asking
+for the fixture; under postgres such tests are marked `servers` too.
+
 Tests using Dovecot/PostgreSQL fixtures get the `servers` marker automatically (`-m "not servers"` runs
 only the fast ones).
 """
@@ -29,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `from tests.helpers import …` works under plain `pytest` too, not only `python -m`
     sys.path.insert(0, str(ROOT))
 
-from tests import servers  # noqa: E402
+from tests import helpers, servers  # noqa: E402
 
 SERVER_FIXTURES = {"servers_env", "imap_account", "make_imap_account", "smtp_relay"}
 
@@ -62,12 +66,26 @@ def pytest_report_header(config):
             + ("; CI=true (missing servers fail)" if servers.in_ci() else "")]
 
 
+def _builds_a_desk(item) -> bool:
+    """The test's module uses the helpers that reach the test database without naming the fixture."""
+    module = getattr(item, "module", None)
+    return module is not None and any(hasattr(module, name) for name in ("settings_for", "database_url_for"))
+
+
 def pytest_collection_modifyitems(config, items):
     postgres = servers.database_kind() == "postgres"
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        if names & SERVER_FIXTURES or (postgres and "database_url" in names):
+        if names & SERVER_FIXTURES or (postgres and ("database_url" in names or _builds_a_desk(item))):
             item.add_marker(pytest.mark.servers)
+
+
+@pytest.fixture(autouse=True)
+def _helpers_follow_the_test_database(request):
+    """Let helpers.settings_for() reach this test's `database_url` fixture, created only if it is used."""
+    helpers.current_database_url = lambda: request.getfixturevalue("database_url")
+    yield
+    helpers.current_database_url = None
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import os
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Callable
 
 from maildesk.settings import default_config_dir, load_settings
 
@@ -13,12 +14,27 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DEV = ROOT / "tests" / "data" / "corpus-dev"
 
 
+# Set by an autouse fixture in tests/conftest.py: returns the running test's `database_url` fixture (a
+# SQLite file, or a fresh PostgreSQL database under MAILDESK_TEST_DATABASE=postgres), created on first use.
+current_database_url: Callable[[], str] | None = None
+
+
+def database_url_for(tmp_path: Path) -> str:
+    """The database a test should use: its `database_url` fixture inside pytest, else a SQLite file."""
+    if current_database_url is not None:
+        return current_database_url()
+    return f"sqlite:///{tmp_path / 'maildesk.db'}"
+
+
 def settings_for(tmp_path: Path, mailbox_url: str | None = None, smtp_url: str | None = None,
                  database_url: str | None = None, **env):
+    """Settings for a desk in tmp_path; the database follows MAILDESK_TEST_DATABASE unless one is given.
+
+    Every call within one test shares the test's database (a second desk sees the first one's rows)."""
     environ = {
         "MAILDESK_MAILBOX_URL": mailbox_url or f"maildir://{tmp_path / 'mailbox'}",
         "MAILDESK_SMTP_URL": smtp_url or f"file://{tmp_path / 'sent'}",
-        "MAILDESK_DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'maildesk.db'}",
+        "MAILDESK_DATABASE_URL": database_url or database_url_for(tmp_path),
         "MAILDESK_HMAC_SECRET": "test-secret",
         **env,
     }

@@ -21,7 +21,7 @@ from maildesk.jobs.ingest import ingest_all
 from maildesk.outbound import outbox
 from maildesk.settings import DigestSettings, default_config_dir
 from maildesk.store.models import IngestFailure, JobRun, Outbox, Ticket
-from tests.helpers import FixedClock, drop_into_maildir, make_mail, settings_for
+from tests.helpers import FixedClock, database_url_for, drop_into_maildir, make_mail, settings_for
 
 DHAKA = ZoneInfo("Asia/Dhaka")
 SUNDAY_9 = DigestSettings()
@@ -328,7 +328,7 @@ def test_an_officer_holding_an_open_ticket_gets_the_digest_even_if_the_ladder_do
     (tmp_path / "maildesk.toml").write_text(toml, encoding="utf-8")
     settings = load_settings(tmp_path / "maildesk.toml", env={
         "MAILDESK_MAILBOX_URL": f"maildir://{tmp_path / 'mailbox'}", "MAILDESK_SMTP_URL": f"file://{tmp_path / 's'}",
-        "MAILDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "MAILDESK_HMAC_SECRET": "x"})
+        "MAILDESK_DATABASE_URL": database_url_for(tmp_path), "MAILDESK_HMAC_SECRET": "x"})
     d = build_desk(settings, clock=FixedClock(dhaka(2026, 12, 13, 10, 0).astimezone(timezone.utc)))
     d.tmp, d.clockobj = tmp_path, d.clock
     try:
