@@ -87,7 +87,7 @@ class Applier:
     def due_for(self, service: str | None, received_at: datetime) -> tuple[datetime, bool]:
         charter = self.office.charter
         if service is None:
-            days = int(charter.raw.get("office", {}).get("triage_working_days", 1))
+            days = charter.office.triage_working_days
             immediate = False
         else:
             d = charter.services[service].deadline
@@ -303,7 +303,7 @@ class Applier:
             in_reply_to = None
             refs = []
             reply_to = office.desk_address
-            if charter.raw.get("office", {}).get("plus_addressing"):
+            if charter.office.plus_addressing:
                 reply_to = tokens.plus_address(office.desk_address, self.secret, self.office.key, ticket.ref,
                                                officer.key)
             automatic = True

@@ -67,6 +67,13 @@ class Office:
     reopen_days: int
     office_start: str
     office_end: str
+    triage_working_days: int = 1
+    plus_addressing: bool = False
+    authserv_id: str | None = None
+    admin: str | None = None
+    alert_after_failures: int = 5
+    auto_replies_per_hour: int = 5
+    auto_replies_per_day: int = 20
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,29 @@ def load_charter(path: str | Path) -> Charter:
             raise ValueError
     except ValueError as exc:
         raise ConfigError(file, "office.office_hours", "write office hours like 09:00-17:00") from exc
+    def number(table, key, dotted, default, low=0):
+        value = table.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(file, dotted, f"expected a whole number of at least {low}, got {value!r}")
+        return value
+
+    limits = o.get("auto_reply_limits") or {}
+    if not isinstance(limits, dict):
+        raise ConfigError(file, "office.auto_reply_limits", "expected per_hour and per_day")
+    admin = o.get("admin")
+    if admin is not None and admin not in officers:
+        raise ConfigError(file, "office.admin", f"unknown officer {admin!r}")
+    plus = o.get("plus_addressing", False)
+    if not isinstance(plus, bool):
+        raise ConfigError(file, "office.plus_addressing", "expected true or false")
     office = Office(
+        triage_working_days=number(o, "triage_working_days", "office.triage_working_days", 1),
+        plus_addressing=plus,
+        authserv_id=(str(o["authserv_id"]).strip() or None) if o.get("authserv_id") else None,
+        admin=admin,
+        alert_after_failures=number(o, "alert_after_failures", "office.alert_after_failures", 5, 1),
+        auto_replies_per_hour=number(limits, "per_hour", "office.auto_reply_limits.per_hour", 5, 1),
+        auto_replies_per_day=number(limits, "per_day", "office.auto_reply_limits.per_day", 20, 1),
         key=_need(o, "key", file, "office"),
         name_bn=_need(o, "name_bn", file, "office"),
         name_en=_need(o, "name_en", file, "office"),
@@ -162,7 +191,7 @@ def load_charter(path: str | Path) -> Charter:
         ticket_prefix=prefix,
         timezone=o.get("timezone", "Asia/Dhaka"),
         default_officer=default_officer,
-        reopen_days=int(o.get("reopen_days", 30)),
+        reopen_days=number(o, "reopen_days", "office.reopen_days", 30),
         office_start=start,
         office_end=end,
     )

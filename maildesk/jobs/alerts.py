@@ -31,7 +31,7 @@ def quarantine_notice(session, desk, od, failure, now: datetime) -> None:
 
 
 def admin_address(od) -> tuple[str, str]:
-    admin = od.charter.raw.get("office", {}).get("admin")
+    admin = od.charter.office.admin
     officer = od.charter.officers.get(admin) if admin else None
     officer = officer or od.charter.officers[od.charter.office.default_officer]
     return officer.email, officer.name_en
@@ -39,7 +39,7 @@ def admin_address(od) -> tuple[str, str]:
 
 def mailbox_alert(session, desk, od, state, now: datetime) -> None:
     """After N consecutive failures, tell the admin once (until the mailbox recovers)."""
-    threshold = int(od.charter.raw.get("office", {}).get("alert_after_failures", 5))
+    threshold = od.charter.office.alert_after_failures
     if state.consecutive_failures < threshold or state.alerted:
         return
     email, name = admin_address(od)

@@ -123,7 +123,7 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
         ticket=ticket_view(ticket) if ticket else None,
         officer=officer,
         verified_ref=vref,
-        auth_failed=auth_failed(m, charter.raw.get("office", {}).get("authserv_id")),
+        auth_failed=auth_failed(m, charter.office.authserv_id),
         screen=screen(m, charter.desk_addresses()) or repeat_screen(session, ticket, m, now, officer is not None),
         sender_bouncing=bool(bouncing),
     )
@@ -154,8 +154,8 @@ def repeat_screen(session: Session, ticket: Ticket | None, m: ParsedMessage, now
 
 
 def desk_caps(od: OfficeDesk) -> outbox.Caps:
-    limits = od.charter.raw.get("office", {}).get("auto_reply_limits", {}) or {}
-    return outbox.Caps(per_hour=int(limits.get("per_hour", 5)), per_day=int(limits.get("per_day", 20)))
+    office = od.charter.office
+    return outbox.Caps(per_hour=office.auto_replies_per_hour, per_day=office.auto_replies_per_day)
 
 
 def quarantine(desk: Desk, od: OfficeDesk, arrival: Arrival, reason: str, now: datetime, final: bool) -> bool:

@@ -63,6 +63,10 @@ def test_redacted_hides_only_the_password():
     ("ticket_prefix: ICT", "ticket_prefix: ict-1", "office.ticket_prefix"),
     ("notify: [responsible, grs]", "notify: [responsible, boss]", "escalation[2].notify"),
     ('email: "ap.khaliajuri@upazila.example.gov.bd"', 'email: "not-an-address"', "officers.ap.email"),
+    ("  admin: ap ", "  admin: nobody ", "office.admin"),
+    ("    per_hour: 5", "    per_hour: 0", "office.auto_reply_limits.per_hour"),
+    ("  reopen_days: 30 ", "  reopen_days: soon ", "office.reopen_days"),
+    ('  office_hours: "09:00-17:00"', '  office_hours: "5pm"', "office.office_hours"),
 ])
 def test_charter_errors_name_the_key(tmp_path, old, new, key):
     text = CHARTER.read_text(encoding="utf-8")
