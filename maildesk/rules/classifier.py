@@ -8,7 +8,10 @@ Scoring, in words a clerk can check against the explanation stored on the ticket
   * a service's `not` words take their weight off that service and cancel its rules on those words;
   * the `classifier.out_of_scope` words score for "none" (the office does not handle it);
   * the best service wins only with at least `min_score` and a lead of `min_margin` over the
-    runner-up and over the out-of-scope score; otherwise the message goes to triage (service None).
+    runner-up and over the out-of-scope score; otherwise the message goes to triage (service None);
+  * a thank-you note goes to triage whatever services it names: words of thanks
+    (`classifier.thanks_only.thanks`) with no question mark and none of the words that ask for
+    something or report a new problem (`classifier.thanks_only.unless`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 from dataclasses import dataclass
 from fnmatch import translate as _glob_to_regex
 
-from maildesk.rules.keywords import GAP, GAP_WORDS, RuleSet, Term, load_rules
+from maildesk.rules.keywords import GAP, GAP_WORDS, THANKS, UNLESS, RuleSet, Term, load_rules
 from maildesk.rules.normalize import (
     banglish_key,
     banglish_stems,
@@ -32,6 +35,8 @@ from maildesk.rules.normalize import (
 __all__ = ["Match", "Classification", "Classifier", "strip_quoted_for_classification", "NONE"]
 
 NONE = "none"  # the label for mail the office does not handle (triage)
+_NOTE_WORDS = (THANKS, UNLESS)  # rules that describe the message, not a service
+THANKS_ONLY = "a thank-you with no question or request"
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,7 @@ class Classifier:
         self._index: dict[tuple[str, str], list[tuple[_Compiled, bool]]] = {}
         self._globs: dict[tuple[str, str], list[_Compiled]] = {}
         self._cache: dict[str, _Token] = {}
-        for i, term in enumerate(rules.terms + rules.out_of_scope):
+        for i, term in enumerate(rules.terms + rules.out_of_scope + rules.thanks + rules.unless):
             self._add(term, i)
 
     @property
@@ -335,10 +340,31 @@ class Classifier:
         if len(self._cache) > 200_000:  # bound memory in a long-running process
             self._cache.clear()
         found = self._find(toks["subject"], "subject") + self._find(toks["body"], "body")
-        scores, matches = self._score(found, toks, bool(subject and _REPLY_PREFIX.match(subject)))
-        return self._decide(scores, matches)
+        reply = bool(subject and _REPLY_PREFIX.match(subject))
+        note = [f for f in found if f.rule.term.service in _NOTE_WORDS]
+        found = [f for f in found if f.rule.term.service not in _NOTE_WORDS]
+        scores, matches = self._score(found, toks, reply)
+        thanks = self._thanks_only(note, toks, "" if reply else (subject or ""), body)
+        return self._decide(scores, matches, thanks)
 
-    def _decide(self, scores: dict[str, float], matches: list[Match]) -> Classification:
+    def _thanks_only(self, note: list[_Found], tokens: dict[str, list[_Token]], subject: str,
+                     body: str) -> list[Match]:
+        """The words of thanks when the message is only a thank-you, else []. A "Re:" subject was
+        written for the earlier message and is not read here."""
+        own = [f for f in note if f.where == "body" or subject]
+        if not any(f.rule.term.service == THANKS for f in own):
+            return []
+        if any(f.rule.term.service == UNLESS for f in own) or "?" in subject + body or "？" in subject + body:
+            return []
+        seen, out = set(), []
+        for f in own:
+            if f.rule.index not in seen:
+                seen.add(f.rule.index)
+                out.append(self._match(f, tokens[f.where], 0.0))
+        return [Match(NONE, m.rule_term, m.matched_text, m.where, 0.0) for m in out]
+
+    def _decide(self, scores: dict[str, float], matches: list[Match],
+                thanks: list[Match] | None = None) -> Classification:
         s = self.settings
         oos = max(scores.pop(NONE, 0.0), 0.0)
         ranked = sorted(((c, v) for c, v in scores.items() if v > 0), key=lambda cv: (-cv[1], cv[0]))
@@ -350,7 +376,10 @@ class Classifier:
         runner = ranked[1][1] if len(ranked) > 1 else 0.0
         margin = best_score - max(runner, oos)
         service, reason = None, "routed"
-        if best is None:
+        if thanks:
+            matches.extend(thanks)
+            reason = THANKS_ONLY
+        elif best is None:
             reason = "no rule matched"
         elif oos >= best_score:
             reason = "out-of-scope words outweigh every service"

@@ -9,6 +9,10 @@ A rule is written `"term: weight"` (or just `"term"`, weight 1). A term may be a
   en        English words; plurals and -ed/-ing forms match (laptop matches laptops)
   banglish  Bengali typed in Latin letters; spelling variants match (proshikkhon = proshikhon)
   not       words that say the message is NOT for this service; their weight is taken off the score
+
+`classifier.thanks_only` names a thank-you note: words of thanks (`thanks`) and words that ask for
+something or report a new problem (`unless`). A message with thanks, no `unless` word and no question
+mark goes to triage whatever services it names ("thank you for repairing the lab laptops").
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class RuleSet:
     out_of_scope: tuple[Term, ...]  # terms that mean "the office does not handle this"
     settings: Settings = field(default_factory=Settings)
     source_file: str = "charter.yaml"
+    thanks: tuple[Term, ...] = ()  # classifier.thanks_only.thanks: words of thanks
+    unless: tuple[Term, ...] = ()  # classifier.thanks_only.unless: a request, a question or a new problem
 
     def terms_of(self, service: str) -> tuple[Term, ...]:
         return tuple(t for t in self.terms if t.service == service)
@@ -76,7 +82,9 @@ _SETTINGS_NUMBERS = {
     "confident_margin": (0.0, 100.0),
     "ranking_size": (1, 14),
 }
-_CLASSIFIER_KEYS = set(_SETTINGS_NUMBERS) | {"out_of_scope", "bn_suffixes"}
+_CLASSIFIER_KEYS = set(_SETTINGS_NUMBERS) | {"out_of_scope", "bn_suffixes", "thanks_only"}
+THANKS = "thanks"  # Term.service of the thank-you words
+UNLESS = "unless"  # Term.service of the words that make a thank-you more than a thank-you
 
 
 def load_rules(charter_raw: dict, source_file) -> RuleSet:
@@ -101,13 +109,36 @@ def load_rules(charter_raw: dict, source_file) -> RuleSet:
 
     oos_raw = (charter_raw.get("classifier") or {}).get("out_of_scope")
     out_of_scope = tuple(_load_lists(oos_raw, file, "classifier.out_of_scope", "none", allow_not=False))
+    thanks, unless = _load_thanks_only((charter_raw.get("classifier") or {}).get("thanks_only"), file)
     return RuleSet(
         services=tuple(str(c) for c in services_raw),
         terms=tuple(terms),
         out_of_scope=out_of_scope,
         settings=settings,
         source_file=file,
+        thanks=thanks,
+        unless=unless,
     )
+
+
+def _load_thanks_only(raw: Any, file: str) -> tuple[tuple[Term, ...], tuple[Term, ...]]:
+    """`thanks_only: {thanks: {bn/en/banglish lists}, unless: {...}}`; both lists are needed."""
+    if raw is None:
+        return (), ()
+    base = "classifier.thanks_only"
+    if not isinstance(raw, dict):
+        raise ConfigError(file, base, "must be a mapping with `thanks` and `unless`")
+    unknown = sorted(set(map(str, raw)) - {THANKS, UNLESS})
+    if unknown:
+        raise ConfigError(file, f"{base}.{unknown[0]}", "unknown key; expected thanks, unless")
+    thanks = tuple(_load_lists(raw.get(THANKS), file, f"{base}.{THANKS}", THANKS, allow_not=False))
+    unless = tuple(_load_lists(raw.get(UNLESS), file, f"{base}.{UNLESS}", UNLESS, allow_not=False))
+    if not thanks:
+        raise ConfigError(file, f"{base}.{THANKS}", "needs at least one word of thanks")
+    if not unless:
+        raise ConfigError(file, f"{base}.{UNLESS}", "needs words that ask for something, or every "
+                          "polite request would look like a thank-you")
+    return thanks, unless
 
 
 def _load_settings(raw: Any, file: str) -> Settings:
