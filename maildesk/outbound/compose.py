@@ -50,15 +50,21 @@ def encoded_words(text: str) -> str:
     return "\n ".join(out)
 
 
+def _plain(value: str) -> bool:
+    """Safe to send as it is: ASCII, no text a reader would decode as an encoded word (a citizen's literal
+    "=?utf-8?q?=0D=0A?=" would reach the officer as CR LF), and short enough for one 998-byte line."""
+    return value.isascii() and "=?" not in value and len(value) < 900
+
+
 def header_text(value: str) -> str:
-    """A header value: ASCII as is, anything else as RFC 2047 encoded words."""
+    """A header value: plain ASCII as is, anything else as RFC 2047 encoded words."""
     value = one_line(value)
-    return value if value.isascii() else encoded_words(value)
+    return value if _plain(value) else encoded_words(value)
 
 
 def address(name: str, email: str) -> str:
     name, email = one_line(name), one_line(email)
-    if name.isascii():
+    if _plain(name):
         return formataddr((name, email))
     return f"{encoded_words(name)} <{email}>"
 
