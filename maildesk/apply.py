@@ -66,6 +66,7 @@ class Applier:
     secret: str
     now: datetime
     caps: outbox.Caps | None = None
+    arrived_at: datetime | None = None  # when the message being handled reached the mailbox
 
     # -- tickets ------------------------------------------------------------------------------------
 
@@ -246,7 +247,7 @@ class Applier:
                 "subject": m.subject,
                 "text": m.text,
                 "reply_text": reply_text if reply_text is not None else m.text,
-                "received_at": cal.local(self.now),
+                "received_at": cal.local(self.arrived_at or self.now),
                 "attachments": [att.filename for att in m.attachments],
             }
         ctx.update(extra or {})
@@ -284,7 +285,9 @@ class Applier:
         rendered = render(a.template, **self.context(ticket, shown, reply_text, a.extra))
         attachments = []
         if a.relay_attachments and shown is not None:
-            attachments = [(att.filename, att.content_type, att.payload) for att in shown.attachments]
+            # Inline images (logos in an officer's signature) belong to the HTML we do not relay.
+            attachments = [(att.filename, att.content_type, att.payload) for att in shown.attachments
+                           if not (att.inline and a.to == "citizen")]
         if a.to == "citizen":
             to_name, to_email = ticket.citizen_name, ticket.citizen_email
             message_id = f"<{ticket.ref}.{a.template}.{unique}@{domain}>"
@@ -342,6 +345,7 @@ class Applier:
 
     def apply(self, decision: core.Decision, m: ParsedMessage, arrival: Arrival, ticket: Ticket | None) -> Ticket | None:
         reply_text = None
+        self.arrived_at = arrival.received_at
         for action in decision.actions:
             if isinstance(action, core.OpenTicket):
                 ticket = self.open_ticket(action, arrival.received_at, m.message_id)

@@ -32,6 +32,7 @@ class Attachment:
     filename: str
     content_type: str
     payload: bytes = field(repr=False)
+    inline: bool = False  # an image shown inside the HTML (cid:), e.g. a logo in a signature
 
     @property
     def size(self) -> int:
@@ -190,6 +191,12 @@ def _failed_recipients(msg) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(failed))
 
 
+def _shown_in_html(content_id: str | None, html: str | None) -> bool:
+    """An attached image the HTML displays itself (src="cid:…"): a signature logo, not a document."""
+    cid = (content_id or "").strip().strip("<>")
+    return bool(cid and html and f"cid:{cid}" in html)
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw RFC 5322 bytes. Raises ParseError only when nothing usable is there."""
     if not raw or not raw.strip():
@@ -237,6 +244,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
                 filename=one_line(att.get("filename") or "attachment"),
                 content_type=one_line(att.get("mail_content_type") or "application/octet-stream"),
                 payload=data,
+                inline=_shown_in_html(att.get("content-id"), html),
             )
         )
 
