@@ -19,7 +19,7 @@ import mailparser
 
 from maildesk.ingest.htmltext import html_to_text
 
-_MSGID = re.compile(r"<[^<>\s]+>")
+_MSGID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
 
 
@@ -227,8 +227,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     except Exception:
         date = None
 
-    text = "\n".join(p for p in mail.text_plain if p).strip("\n")
-    html = "\n".join(p for p in mail.text_html if p) or None
+    # NUL never reaches the store: PostgreSQL text cannot hold it (SQLite can, so only one backend would fail).
+    text = "\n".join(p for p in mail.text_plain if p).replace("\x00", "").strip("\n")
+    html = "\n".join(p for p in mail.text_html if p).replace("\x00", "") or None
     if not text and html:
         text = html_to_text(html)
 

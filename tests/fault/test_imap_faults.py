@@ -23,6 +23,7 @@ from tests.fault.proxy import FaultProxy
 from tests.helpers import SUNDAY_MORNING, FixedClock, make_mail
 from tests.servers import SmtpCapture
 
+DATABASE_URL = ""
 ALERT_AFTER = 5  # office.alert_after_failures when the charter does not say
 
 
@@ -31,9 +32,14 @@ def url(account, port: int | None = None, folder: str = "INBOX", password: str |
     return f"imap://{quote(account.user, safe='')}:{quote(pw, safe='')}@{account.host}:{port or account.port}/{folder}"
 
 
+@pytest.fixture(autouse=True)
+def _database(database_url):
+    global DATABASE_URL
+    DATABASE_URL = database_url  # a SQLite file; PostgreSQL in the CI's second pass
+
+
 def desk_for(tmp_path, mailbox_url: str, smtp_url: str = "file:///nonexistent", clock=None, **overrides):
-    config = write_settings(tmp_path / "cfg", mailbox_url=mailbox_url, smtp_url=smtp_url,
-                            database_url=f"sqlite:///{tmp_path / 'desk.db'}")
+    config = write_settings(tmp_path / "cfg", mailbox_url=mailbox_url, smtp_url=smtp_url, database_url=DATABASE_URL)
     settings = load_settings(config, env={})
     if overrides:
         settings = settings.with_overrides(**overrides)
@@ -126,7 +132,7 @@ def test_login_refused_says_so_without_the_password_and_other_jobs_keep_running(
     assert report.stored == 2
     secret = "Wr0ng#pass/word"
     config = write_settings(tmp_path / "bad", mailbox_url=url(imap_account, password=secret), smtp_url=smtp_server.url,
-                            database_url=f"sqlite:///{tmp_path / 'desk.db'}")
+                            database_url=DATABASE_URL)
     worker = WorkerProcess(config, tmp_path / "worker.log").start()
     try:
         smtp_server.wait_for(4, timeout=20)

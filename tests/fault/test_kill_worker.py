@@ -72,16 +72,15 @@ def end_state(s: Session) -> dict[str, tuple[str, str | None]]:
 
 
 def test_sigkill_at_random_points_loses_nothing_and_duplicates_only_in_the_send_window(
-        tmp_path, imap_account, smtp_server, kills, kill_messages):
+        tmp_path, imap_account, smtp_server, database_url, kills, kill_messages):
     seed = int(os.environ.get("MAILDESK_KILL_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     plan = plan_mail(kill_messages, rng)
     unique = {mid for mid, _ in plan}
-    db_path = tmp_path / "desk.db"
     config = write_settings(tmp_path / "worker", mailbox_url=imap_account.url(), smtp_url=smtp_server.url,
-                            database_url=f"sqlite:///{db_path}")
+                            database_url=database_url)  # a SQLite file; PostgreSQL in the CI's second pass
     worker = WorkerProcess(config, tmp_path / "worker.log")
-    engine = create_engine(f"sqlite:///{db_path}")
+    engine = create_engine(database_url)
 
     # Two slices of mail per life: one before the start, one while it runs (IDLE picks it up).
     slices = [[plan[j] for j in range(len(plan)) if j % (2 * kills) == i] for i in range(2 * kills)]
@@ -154,7 +153,8 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_only_in_the_send_
     assert duplicates <= kills
 
     figures = {
-        "seed": seed, "kills": kills, "kills_in_startup": early, "worker_starts": worker.starts,
+        "database": engine.url.get_backend_name(), "seed": seed, "kills": kills, "kills_in_startup": early,
+        "worker_starts": worker.starts,
         "messages_delivered": len(plan), "unique_messages": len(unique), "messages_stored": len(state),
         "messages_lost": len(unique - set(state)), "duplicate_messages": sum(n - 1 for _, n in per_mid),
         "tickets": len(tickets), "duplicate_tickets": len(tickets) - len({t.thread_root for t in tickets}),

@@ -74,20 +74,19 @@ def run_until_quiet(desk, responder, rounds: int = 12) -> int:
     raise AssertionError(f"still exchanging mail after {rounds} rounds: a loop")
 
 
-def desk_with(tmp_path, mailbox_url: str, smtp_url: str, clock=None):
-    config = write_settings(tmp_path / "cfg", mailbox_url=mailbox_url, smtp_url=smtp_url,
-                            database_url=f"sqlite:///{tmp_path / 'desk.db'}")
+def desk_with(tmp_path, mailbox_url: str, smtp_url: str, database_url: str, clock=None):
+    config = write_settings(tmp_path / "cfg", mailbox_url=mailbox_url, smtp_url=smtp_url, database_url=database_url)
     return build_desk(load_settings(config, env={}), clock=clock or utc_now)
 
 
 @pytest.mark.parametrize("who", ["citizen", "citizen and officer"])
 @pytest.mark.parametrize("style", ["naive", "rfc3834"])
 def test_ping_pong_with_an_autoresponder_ends_after_at_most_one_acknowledgement(tmp_path, imap_account, servers_env,
-                                                                                  style, who):
+                                                                                  database_url, style, who):
     citizen = "away-citizen@example.com"
     answer = {citizen} | (OFFICERS if who != "citizen" else set())
     responder = Autoresponder(servers_env, imap_account.user, style, answer).start()
-    desk = desk_with(tmp_path, imap_account.url(), responder.url)
+    desk = desk_with(tmp_path, imap_account.url(), responder.url, database_url)
     try:
         imap_account.append(make_mail(sender=citizen, subject="Lab computer broken",
                                       body="শেখ রাসেল ডিজিটাল ল্যাবের কম্পিউটার চালু হচ্ছে না।",
@@ -124,9 +123,9 @@ def dsn_for(original: bytes, action: str = "failed", recipient: str | None = Non
 
 
 @pytest.fixture
-def maildesk(tmp_path):
+def maildesk(tmp_path, database_url):
     clock = FixedClock(SUNDAY_MORNING)
-    desk = desk_with(tmp_path, f"maildir://{tmp_path / 'mailbox'}", f"file://{tmp_path / 'sent'}", clock)
+    desk = desk_with(tmp_path, f"maildir://{tmp_path / 'mailbox'}", f"file://{tmp_path / 'sent'}", database_url, clock)
     desk.tmp = tmp_path
     yield desk
     desk.close()

@@ -28,9 +28,9 @@ def clock():
     return FixedClock(SUNDAY_MORNING)
 
 
-def make_desk(tmp_path, smtp_url: str, clock, **limits):
+def make_desk(tmp_path, smtp_url: str, clock, database_url: str, **limits):
     config = write_settings(tmp_path / "cfg", mailbox_url=f"maildir://{tmp_path / 'mailbox'}", smtp_url=smtp_url,
-                            database_url=f"sqlite:///{tmp_path / 'desk.db'}")
+                            database_url=database_url)
     settings = load_settings(config, env={})
     if limits:
         settings = settings.with_overrides(**limits)
@@ -56,8 +56,8 @@ def received_ids(server: SmtpCapture) -> list[str]:
     return [m.message()["Message-ID"].strip() for m in server.messages]
 
 
-def test_4xx_is_retried_with_backoff_and_then_delivered_once(tmp_path, smtp_server, clock):
-    desk = make_desk(tmp_path, smtp_server.url, clock)
+def test_4xx_is_retried_with_backoff_and_then_delivered_once(tmp_path, smtp_server, clock, database_url):
+    desk = make_desk(tmp_path, smtp_server.url, clock, database_url)
     try:
         new_tickets(desk, tmp_path, 2)  # 2 acknowledgements + 2 officer notices
         smtp_server.fail_next("451 4.3.0 greylisted, try again later")
@@ -80,8 +80,8 @@ def test_4xx_is_retried_with_backoff_and_then_delivered_once(tmp_path, smtp_serv
         desk.close()
 
 
-def test_a_5xx_kills_the_row_at_once_and_the_rest_still_goes(tmp_path, smtp_server, clock):
-    desk = make_desk(tmp_path, smtp_server.url, clock)
+def test_a_5xx_kills_the_row_at_once_and_the_rest_still_goes(tmp_path, smtp_server, clock, database_url):
+    desk = make_desk(tmp_path, smtp_server.url, clock, database_url)
     try:
         new_tickets(desk, tmp_path, 2)
         smtp_server.fail_next("550 5.1.1 <c0@example.com>: no such user")
@@ -110,9 +110,9 @@ def test_a_5xx_kills_the_row_at_once_and_the_rest_still_goes(tmp_path, smtp_serv
         desk.close()
 
 
-def test_server_down_nothing_is_lost_and_everything_goes_when_it_returns(tmp_path, clock):
+def test_server_down_nothing_is_lost_and_everything_goes_when_it_returns(tmp_path, clock, database_url):
     port = free_port()
-    desk = make_desk(tmp_path, f"smtp://127.0.0.1:{port}", clock)
+    desk = make_desk(tmp_path, f"smtp://127.0.0.1:{port}", clock, database_url)
     try:
         new_tickets(desk, tmp_path, 3)
         for minutes in (0, 1, 2, 4, 8):  # nobody listens: connection refused each time, backing off
@@ -132,9 +132,9 @@ def test_server_down_nothing_is_lost_and_everything_goes_when_it_returns(tmp_pat
         desk.close()
 
 
-def test_down_past_the_age_limit_becomes_dead_letters_not_silence(tmp_path, clock):
+def test_down_past_the_age_limit_becomes_dead_letters_not_silence(tmp_path, clock, database_url):
     port = free_port()
-    desk = make_desk(tmp_path, f"smtp://127.0.0.1:{port}", clock, outbox_max_age_hours=6)
+    desk = make_desk(tmp_path, f"smtp://127.0.0.1:{port}", clock, database_url, outbox_max_age_hours=6)
     try:
         new_tickets(desk, tmp_path, 1)
         for _ in range(40):

@@ -37,9 +37,9 @@ SCRIPT = "<script>alert('x')</script>"
 
 
 @pytest.fixture
-def desk(tmp_path):
+def desk(tmp_path, database_url):
     config = write_settings(tmp_path / "cfg", mailbox_url=f"maildir://{tmp_path / 'mailbox'}",
-                            smtp_url=f"file://{tmp_path / 'sent'}", database_url=f"sqlite:///{tmp_path / 'desk.db'}")
+                            smtp_url=f"file://{tmp_path / 'sent'}", database_url=database_url)
     d = build_desk(load_settings(config, env={}), clock=FixedClock(SUNDAY_MORNING))
     d.tmp, d.config = tmp_path, config
     yield d
