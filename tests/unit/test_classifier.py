@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHARTER = ROOT / "config" / "charter.yaml"
 CORPUS_DEV = ROOT / "tests" / "data" / "corpus-dev"
 OWN_MAIL = ROOT / "tests" / "data" / "classify"
+ROUND2 = ROOT / "tests" / "data" / "classify-round2"
 
 
 def mini(services=None, **classifier):
@@ -167,6 +168,36 @@ def test_an_html_only_body_is_read_as_text(clf):
     assert c.service == "2.2.7"
 
 
+THANKS_ONLY = {"thanks": {"bn": ["ধন্যবাদ"], "en": ["thank*"]},
+               "unless": {"bn": ["কিন্তু", "দিবেন"], "en": ["please", "but", "again"]}}
+
+
+@pytest.fixture(scope="module")
+def polite():
+    return Classifier.from_charter(mini(thanks_only=THANKS_ONLY), "mini.yaml")
+
+
+def test_a_thank_you_note_goes_to_triage_whatever_service_it_names(polite):
+    c = polite.classify("ধন্যবাদ", "ল্যাবের ল্যাপটপগুলো ঠিক করে দেওয়ার জন্য ধন্যবাদ, এখন শেখ রাসেল ডিজিটাল ল্যাব চলছে")
+    assert c.service is None and c.reason == "a thank-you with no question or request"
+    assert c.candidate == "2.2.7" and ("none", "ধন্যবাদ") in {(m.service, m.rule_term) for m in c.matched}
+    assert not c.confident
+
+
+def test_thanks_with_a_request_a_question_or_a_new_problem_is_routed(polite):
+    assert polite.classify("", "Thanks for fixing the digital lab. Please check the lab printer too.").service == "2.2.7"
+    assert polite.classify("", "Thank you. Is the digital lab ready?").service == "2.2.7"
+    assert polite.classify("", "ধন্যবাদ, কিন্তু ল্যাবের প্রজেক্টর আবার বন্ধ").service == "2.2.7"
+    # without the thanks_only section nothing changes
+    assert Classifier.from_charter(mini(), "mini.yaml").classify("ধন্যবাদ", "ডিজিটাল ল্যাব চলছে").service == "2.2.7"
+
+
+def test_a_reply_subject_is_not_read_for_thanks(polite):
+    # "Re: Thanks" repeats an earlier subject; this message reports a fault
+    assert polite.classify("Re: Thanks", "ডিজিটাল ল্যাব বন্ধ").service == "2.2.7"
+    assert polite.classify("Re: lab", "ডিজিটাল ল্যাব চলছে, ধন্যবাদ").service is None
+
+
 # --- quoted text and signatures ------------------------------------------------------------------
 
 
@@ -244,6 +275,12 @@ def test_keyword_errors_name_the_file_and_the_exact_key(services, key, words):
     ({"out_of_scope": {"bn": ["খতিয়ান: many"]}}, "classifier.out_of_scope.bn[0]", "weight"),
     ({"out_of_scope": {"not": ["x"]}}, "classifier.out_of_scope.not", "unknown list"),
     ({"bn_suffixes": ["ের", "er"]}, "classifier.bn_suffixes[1]", "Bengali ending"),
+    ({"thanks_only": ["ধন্যবাদ"]}, "classifier.thanks_only", "mapping"),
+    ({"thanks_only": {"thanks": {"en": ["thanks"]}}}, "classifier.thanks_only.unless", "polite request"),
+    ({"thanks_only": {"unless": {"en": ["please"]}}}, "classifier.thanks_only.thanks", "word of thanks"),
+    ({"thanks_only": {"thanks": {"en": ["thanks"]}, "unles": {}}}, "classifier.thanks_only.unles", "unknown key"),
+    ({"thanks_only": {"thanks": {"not": ["x"]}, "unless": {"en": ["please"]}}}, "classifier.thanks_only.thanks.not",
+     "unknown list"),
 ])
 def test_classifier_section_errors_name_the_key(section, key, words):
     raw = {"services": {"2.2.7": {"keywords": {"bn": ["ল্যাব: 3"]}}}, "classifier": section}
@@ -282,6 +319,21 @@ def test_the_shipped_charter_has_rules_for_all_14_services(shipped):
     ("e-nothi training", "", "2.2.3"),
     ("", "Sir amader office e info sorkar line e 2 din dhore net nei", "2.2.10"),
     ("", "আমার ফেসবুক আইডি হ্যাক হয়েছে, উদ্ধার করে দেন", None),
+    # questions about the office itself
+    ("Is the office open on Saturday?", "Which building is it in, and until what time are you open?", "2.1.1"),
+    ("", "sir apnader office ta kon building e? shukrobar ki bondho thake?", "2.1.1"),
+    ("", "আপনাদের কার্যালয় থেকে কোন কোন সেবা পাওয়া যায় এবং কত সময় লাগে?", "2.1.1"),
+    # "when will our school/union get it" is a project question, not a lab or line fault
+    ("", "আমাদের বিদ্যালয়ে কি ল্যাব দেওয়া হবে? তালিকায় নাম আছে কিনা জানতে চাই", "2.1.3"),
+    ("", "amader union e line kobe ashbe? onno union e line ase", "2.1.3"),
+    ("", "Our school has no computer lab. How can we be included in the next list?", "2.1.3"),
+    # a virus or a hacked office account that needs fixing now is a fault, not an awareness session
+    ("Virus on office PC", "Files turn into shortcuts and the antivirus cannot remove it. Please send someone.", "2.2.5"),
+    # thank-you notes, personal devices and offers are out of scope even when they name a service
+    ("Thanks for the e-Nothi training", "Our staff found it very useful.", None),
+    ("ধন্যবাদ", "ইউডিসির ইন্টারনেট এখন ভালো চলছে, দ্রুত সমাধানের জন্য ধন্যবাদ।", None),
+    ("", "sir amar fb id hack hoye gese, ferot pete help korben", None),
+    ("", "আমার নিজের ল্যাপটপ চালু হয় না, ঠিক করে দেওয়া যাবে? টাকা দিব", None),
 ])
 def test_shipped_rules_follow_the_boundary_table(shipped, subject, body, service):
     assert shipped.classify(subject, body).service == service
@@ -312,9 +364,18 @@ def test_own_held_out_mail(shipped):
     # since seen them all, so this guards against regressions rather than measuring unseen mail.
     report = evaluate(_corpus(OWN_MAIL, shipped))
     assert report.total == 270 and len(report.labels) == 15
-    assert report.accuracy >= 0.96 and report.macro_f1 >= 0.96, report.to_text()  # measured 0.981 / 0.982
+    assert report.accuracy >= 0.97 and report.macro_f1 >= 0.97, report.to_text()  # measured 0.993 / 0.994
     # one known case: a citizen asking for a paid computer course "even if not a government project"
     assert len(report.confident_out_of_scope) <= 1, report.confident_out_of_scope
+
+
+def test_round_two_mail(shipped):
+    # 97 messages written before the rules were broadened for them; first seen at 0.773 accuracy and
+    # 0.764 macro-F1. The rules have since seen them too, so the floor guards against regressions.
+    report = evaluate(_corpus(ROUND2, shipped))
+    assert report.total == 97 and len(report.labels) == 15
+    assert report.accuracy >= 0.95 and report.macro_f1 >= 0.95, report.to_text()  # measured 1.000 / 1.000
+    assert report.confident_out_of_scope == []
 
 
 # --- evaluation, lint, suggestions ------------------------------------------------------------------
@@ -387,11 +448,13 @@ def test_suggest_mines_words_that_officers_keep_moving_to_a_service():
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=80), st.text(max_size=300))
 def test_any_text_gets_a_consistent_decision(subject, body):
-    c = Classifier.from_charter(mini(), "mini.yaml").classify(subject, body)
-    assert c.ranking == tuple(sorted(c.ranking, key=lambda cv: -cv[1]))
-    if c.service is not None:
-        assert c.score >= 3 and c.margin >= 1.5 and c.ranking[0][0] == c.service
-    json.dumps(c.to_dict())
+    for charter in (mini(), mini(thanks_only=THANKS_ONLY)):
+        c = Classifier.from_charter(charter, "mini.yaml").classify(subject, body)
+        assert c.ranking == tuple(sorted(c.ranking, key=lambda cv: -cv[1]))
+        if c.service is not None:
+            assert c.score >= 3 and c.margin >= 1.5 and c.ranking[0][0] == c.service
+            assert all(m.weight != 0 for m in c.matched)  # no thank-you words behind a routed message
+        json.dumps(c.to_dict())
 
 
 def test_eml_helper_reads_encoded_subjects_and_html_only_bodies():
