@@ -148,6 +148,7 @@ class Settings:
     send_seconds: int = 30
     escalate_minutes: int = 60
     batch_size: int = 200
+    lease_seconds: int = 60  # a dead worker's mailboxes pass to another within this time
     max_message_bytes: int = 25 * 1024 * 1024
     max_attempts: int = 3
     outbox_max_age_hours: int = 48
@@ -270,6 +271,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
         send_seconds=positive(worker, "send_seconds", "worker.send_seconds", 30),
         escalate_minutes=positive(worker, "escalate_minutes", "worker.escalate_minutes", 60),
         batch_size=positive(worker, "batch_size", "worker.batch_size", 200),
+        lease_seconds=positive(worker, "lease_seconds", "worker.lease_seconds", 60),
         max_message_bytes=positive(limits, "max_message_bytes", "limits.max_message_bytes", 25 * 1024 * 1024),
         max_attempts=positive(limits, "max_attempts", "limits.max_attempts", 3),
         outbox_max_age_hours=positive(limits, "outbox_max_age_hours", "limits.outbox_max_age_hours", 48),

@@ -168,7 +168,14 @@ class MaildirSource:
         return found
 
     def pending(self, last_uid: int) -> list[str]:
-        return sorted(self._files(), key=self._order)
+        self._listing = self._files()  # fetch and mark_done look keys up here: one scan per cycle, not per batch
+        return sorted(self._listing, key=self._order)
+
+    def _paths(self, keys: list[str]) -> dict[str, Path]:
+        listing = getattr(self, "_listing", None)
+        if listing is None or any(k not in listing for k in keys):
+            listing = self._listing = self._files()
+        return listing
 
     @staticmethod
     def _order(key: str):
@@ -177,7 +184,7 @@ class MaildirSource:
         return (int(head) if head.isdigit() else 0, key)
 
     def fetch(self, uids: list[str]) -> list[tuple[str, bytes, datetime]]:
-        files = self._files()
+        files = self._paths(uids)
         out = []
         for key in uids:
             path = files.get(key)
@@ -191,9 +198,9 @@ class MaildirSource:
         return out
 
     def mark_done(self, uids: list[str]) -> None:
-        files = self._files()
+        files = self._paths(uids)
         for key in uids:
-            path = files.get(key)
+            path = files.pop(key, None)
             if path is None:
                 continue
             _, _, info = path.name.partition(":")

@@ -158,11 +158,14 @@ def send_digest(desk: Desk, od: OfficeDesk, period: str, start: datetime, end: d
     return queued
 
 
-def send_due_digests(desk: Desk, now: datetime | None = None) -> dict[str, int | None]:
-    """The scheduled job: for each office, send this week's digest if it is due and not yet sent."""
+def send_due_digests(desk: Desk, now: datetime | None = None, offices=None) -> dict[str, int | None]:
+    """The scheduled job: for each office, send this week's digest if it is due and not yet sent.
+    `offices`: only these office keys (a worker serves the offices whose mailbox lease it holds)."""
     now = now or desk.now()
     out: dict[str, int | None] = {}
     for od in desk.offices.values():
+        if offices is not None and od.key not in offices:
+            continue
         due = due_now(now, od.calendar.tz, desk.settings.digest)
         if due is None:
             continue

@@ -163,7 +163,8 @@ def escalate_office(desk: Desk, od: OfficeDesk, now: datetime | None = None, bat
                 log.info("%s %s: escalation level %s sent to %s", od.key, done.ref, name, ", ".join(done.step.notify))
 
 
-def escalate_all(desk: Desk, now: datetime | None = None) -> list[EscalationReport]:
-    """One sweep over every office (the worker runs this hourly; `maildesk escalate` runs it once)."""
+def escalate_all(desk: Desk, now: datetime | None = None, offices=None) -> list[EscalationReport]:
+    """One sweep over every office (the worker runs this hourly; `maildesk escalate` runs it once).
+    `offices`: only these office keys (a worker sweeps the offices whose mailbox lease it holds)."""
     now = now or desk.now()
-    return [escalate_office(desk, od, now) for od in desk.offices.values()]
+    return [escalate_office(desk, od, now) for od in desk.offices.values() if offices is None or od.key in offices]

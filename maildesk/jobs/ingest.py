@@ -1,7 +1,9 @@
-"""The ingest cycle: mailbox -> parse -> screen -> thread -> decide -> apply, one transaction a message.
+"""The ingest cycle: mailbox -> parse -> screen -> thread -> decide -> apply, in transactions.
 
 Exactly-once: each message is stored with its ticket changes, outbox rows and the mailbox cursor in one
-commit; only then is it flagged in the mailbox. Re-reading a stored message is a no-op (unique keys on
+commit; only then is it flagged in the mailbox. A backlog is parsed in parallel (jobs/prepare.py) and
+committed up to COMMIT_EVERY messages per transaction; a group that fails is rolled back and replayed one
+message per transaction, so attempts and quarantine still count per message. Re-reading a stored message is a no-op (unique keys on
 mailbox + UIDVALIDITY + UID and on Message-ID). A message that keeps failing is quarantined with its
 bytes and reason after `max_attempts`, and the loop goes on.
 """
@@ -24,6 +26,7 @@ from maildesk.app import Desk, OfficeDesk
 from maildesk.apply import Applier, Arrival
 from maildesk.ingest.parse import ParsedMessage, ParseError, parse_message
 from maildesk.ingest.sources import SourceError, connected
+from maildesk.jobs.prepare import Prepared, prepare
 from maildesk.officer import authentication_failed, parse_officer_reply
 from maildesk.outbound import outbox
 from maildesk.rules.refs import find_ticket_ref
@@ -33,6 +36,7 @@ from maildesk.store.models import Address, IngestFailure, MailboxState, Message,
 
 log = logging.getLogger(__name__)
 REPEAT_DAYS = 3  # how far back a word-for-word repeat marks an autoresponder
+COMMIT_EVERY = 100  # messages stored per transaction while working through a backlog
 
 
 @dataclass
@@ -105,9 +109,12 @@ def distinct_key(session: Session, office: str, m: ParsedMessage) -> ParsedMessa
     return m if same else dataclasses.replace(m, key_suffix=m.fingerprint[:16])
 
 
-def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arrival, now: datetime) -> str:
-    """Store and act on one message inside the caller's transaction. Returns what it became."""
-    m = distinct_key(session, od.key, parse_message(arrival.raw))
+def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arrival, now: datetime,
+                    parsed: ParsedMessage | None = None, classified: dict | None = None) -> str:
+    """Store and act on one message inside the caller's transaction. Returns what it became.
+
+    `parsed` and `classified`: the same work already done elsewhere (jobs/prepare.py's worker processes)."""
+    m = distinct_key(session, od.key, parsed if parsed is not None else parse_message(arrival.raw))
     if already_stored(session, od.key, arrival.mailbox, arrival.uidvalidity, arrival.uid, arrival.raw, m):
         return "duplicate"
     charter = od.charter
@@ -130,7 +137,7 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
     classification = None
     if situation.screen is None and (ticket is None or (officer is not None and vref != ticket.ref)
                                      or ticket.status in core.DONE_STATUSES):  # may become a linked new ticket
-        classification = od.classifier.classify(m.subject, m.text, m.html).to_dict()
+        classification = classified or od.classifier.classify(m.subject, m.text, m.html).to_dict()
     reply = None
     if officer is not None and ticket is not None and vref == ticket.ref:
         reply = parse_officer_reply(m, charter)
@@ -214,13 +221,14 @@ def _state(session: Session, office: str, mailbox: str) -> MailboxState:
     return st
 
 
-def ingest_office(desk: Desk, od: OfficeDesk, source=None, progress=None) -> IngestReport:
+def ingest_office(desk: Desk, od: OfficeDesk, source=None, progress=None, still_mine=None) -> IngestReport:
     """Read everything new in one office's mailbox. Never raises for a bad message; raises SourceError
-    when the mailbox cannot be reached (the caller backs off)."""
+    when the mailbox cannot be reached (the caller backs off). `still_mine()` is asked before each
+    batch: a worker whose mailbox lease has passed to another worker stops (jobs/lease.py)."""
     report = IngestReport(od.key)
     if source is None:
         with connected(od.settings.mailbox, desk.settings.ca_file, od.settings.processed_folder) as src:
-            return ingest_office(desk, od, src, progress)
+            return ingest_office(desk, od, src, progress, still_mine)
     mailbox = source.identity
     uidvalidity = source.uidvalidity()
     with desk.sessions.begin() as s:
@@ -235,17 +243,14 @@ def ingest_office(desk: Desk, od: OfficeDesk, source=None, progress=None) -> Ing
     total = len(pending)
     batch = desk.settings.batch_size
     for start in range(0, total, batch):
+        if still_mine is not None and not still_mine():
+            log.info("%s: the mailbox lease has passed to another worker; stopping after %d message(s)",
+                     od.key, report.seen)
+            break
         chunk = pending[start:start + batch]
-        done = []
-        stop = False
-        for uid, raw, received_at in _fetch(source, chunk, desk.now()):
-            report.seen += 1
-            arrival = Arrival(mailbox, uidvalidity, str(uid), received_at, raw)
-            outcome = _one(desk, od, arrival, report)
-            if outcome == "retry":
-                stop = True  # keep the cursor before this message; try it again next cycle
-                break
-            done.append(uid)
+        fetched = [(uid, Arrival(mailbox, uidvalidity, str(uid), received_at, raw))
+                   for uid, raw, received_at in _fetch(source, chunk, desk.now())]
+        done, stop = _store_chunk(desk, od, fetched, report)
         source.mark_done(done)
         if progress is not None:
             progress(min(start + batch, total), total)
@@ -267,7 +272,70 @@ def _fetch(source, uids, now):
         yield uid, raw, min(received, now)
 
 
-def _one(desk: Desk, od: OfficeDesk, arrival: Arrival, report: IngestReport) -> str:
+class _Replay(Exception):
+    """Leave a group's transaction without committing; its messages are replayed one at a time."""
+
+
+def _store_chunk(desk: Desk, od: OfficeDesk, fetched: list, report: IngestReport) -> tuple[list, bool]:
+    """Store fetched (uid, Arrival) pairs, up to COMMIT_EVERY per transaction. Returns (UIDs stored, stop).
+
+    A group commits together with the cursor past its last message, so a crash leaves all or none of it
+    (and the mailbox unflagged). A group that fails for any reason is rolled back and replayed one message
+    per transaction (`_one`): one bad message cannot hold back the others."""
+    prepared = prepare(od, [a.raw for _, a in fetched]) or [None] * len(fetched)
+    size = max(1, min(desk.settings.batch_size, COMMIT_EVERY))
+    done: list = []
+    for start in range(0, len(fetched), size):
+        group = [(uid, a, pre) for (uid, a), pre in zip(fetched[start:start + size], prepared[start:start + size])]
+        if len(group) > 1 and _commit_group(desk, od, group, report):
+            done += [uid for uid, _, _ in group]
+            continue
+        for uid, arrival, pre in group:
+            report.seen += 1
+            if _one(desk, od, arrival, report, pre) == "retry":
+                return done, True  # keep the cursor before this message; try it again next cycle
+            done.append(uid)
+    return done, False
+
+
+def _given(pre: Prepared | None) -> dict:
+    return {"parsed": pre.parsed, "classified": pre.classification} if pre is not None else {}
+
+
+def _commit_group(desk: Desk, od: OfficeDesk, group: list, report: IngestReport) -> bool:
+    """Every message of the group in one transaction, or none (False: the caller replays them singly)."""
+    now = desk.now()
+    kinds: list[str] = []
+    try:
+        with desk.sessions.begin() as s:
+            for _uid, arrival, pre in group:
+                if len(arrival.raw) > desk.settings.max_message_bytes or (pre is not None and pre.error):
+                    raise _Replay  # quarantined one by one, with its reason
+                if is_quarantined(s, od.key, arrival):
+                    kinds.append("duplicate")
+                    continue
+                kinds.append(process_message(s, desk, od, arrival, now, **_given(pre)))
+                advance_cursor(s, od.key, arrival)
+    except OperationalError:
+        raise  # the database is unwell: the whole cycle fails cleanly and is retried
+    except _Replay:
+        return False
+    except Exception as exc:
+        log.info("%s: %d messages could not be stored together (%s: %s); one at a time instead", od.key,
+                 len(group), type(exc).__name__, exc)
+        return False
+    report.seen += len(group)
+    for (_uid, arrival, _pre), kind in zip(group, kinds):
+        if kind == "duplicate":
+            report.duplicates += 1
+        else:
+            report.stored += 1
+            report.kinds[kind] = report.kinds.get(kind, 0) + 1
+            log.info("%s uid %s: %s", od.key, arrival.uid, kind)
+    return True
+
+
+def _one(desk: Desk, od: OfficeDesk, arrival: Arrival, report: IngestReport, pre: Prepared | None = None) -> str:
     now = desk.now()
     if len(arrival.raw) > desk.settings.max_message_bytes:
         quarantine(desk, od, arrival, f"message of {len(arrival.raw)} bytes exceeds limits.max_message_bytes "
@@ -280,7 +348,9 @@ def _one(desk: Desk, od: OfficeDesk, arrival: Arrival, report: IngestReport) -> 
                 if is_quarantined(s, od.key, arrival):
                     report.duplicates += 1
                     return "duplicate"
-                kind = process_message(s, desk, od, arrival, now)
+                if pre is not None and pre.error is not None:
+                    raise ParseError(pre.error)
+                kind = process_message(s, desk, od, arrival, now, **_given(pre))
                 advance_cursor(s, od.key, arrival)
             break
         except IntegrityError as exc:

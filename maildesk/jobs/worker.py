@@ -2,6 +2,10 @@
 
 Every job is also a run-once command, runs with max_instances=1 and coalesce=True, and catches its own
 errors so one failing job (a mailbox that is down) never stops the others.
+
+Several workers may run against one PostgreSQL database: each office's mailbox is read, and its escalation
+sweep and digest run, only by the worker holding that office's lease (jobs/lease.py); the outbox is shared
+(FOR UPDATE SKIP LOCKED). On SQLite run one worker.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from maildesk.ingest.sources import ImapSource, SourceError
 from maildesk.jobs.ingest import ingest_office, record_failure
+from maildesk.jobs.lease import LeaseKeeper
 from maildesk.jobs.send import send_pending
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,7 @@ class Worker:
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "max_instances": 1, "coalesce": True, "misfire_grace_time": 3600})
         self.ingest_locks = {key: threading.Lock() for key in desk.offices}
+        self.leases = LeaseKeeper(desk, on_acquire=self._wake)
         self.backoff_until: dict[str, datetime] = {}
         self.failures: dict[str, int] = {}
 
@@ -37,9 +43,11 @@ class Worker:
         if self.backoff_until.get(key) and now < self.backoff_until[key]:
             return
         od = self.desk.offices[key]
-        with self.ingest_locks[key]:
+        with self.ingest_locks[key], self.leases.reading(key) as mine:
+            if not mine:
+                return  # another worker reads this mailbox
             try:
-                report = ingest_office(self.desk, od)
+                report = ingest_office(self.desk, od, still_mine=lambda: self.leases.holds(key))
                 self.failures[key] = 0
                 self.backoff_until.pop(key, None)
                 if report.stored:
@@ -65,7 +73,7 @@ class Worker:
         except ImportError:
             return
         try:
-            escalate_all(self.desk)
+            escalate_all(self.desk, offices=self.leases.mine())
             self.send()
         except Exception:
             log.exception("escalation sweep failed; it will run again")
@@ -76,10 +84,23 @@ class Worker:
         except ImportError:
             return
         try:
-            send_due_digests(self.desk)
+            send_due_digests(self.desk, offices=self.leases.mine())
             self.send()
         except Exception:
             log.exception("digest job failed; it will run again")
+
+    def keep_leases(self) -> None:
+        try:
+            self.leases.tick()
+        except Exception:
+            log.exception("lease renewal failed; mailboxes whose lease runs out are left to other workers")
+
+    def _wake(self, key: str) -> None:
+        """A mailbox just became ours: read it now rather than at the next poll."""
+        try:
+            self.scheduler.modify_job(f"ingest:{key}", next_run_time=datetime.now().astimezone())
+        except Exception:  # not scheduled yet: start() runs it at once anyway
+            pass
 
     # -- IDLE ---------------------------------------------------------------------------------------
 
@@ -89,6 +110,9 @@ class Worker:
         settings = self.desk.settings
         failures = 0
         while not self.stop_event.is_set():
+            if not self.leases.holds(key):  # only the lease holder keeps a connection open
+                self.stop_event.wait(self.leases.interval)
+                continue
             # While ingest backs off (server down, login refused) IDLE waits too: no hammering a refusing
             # server, whose provider may lock the account after repeated failed logins.
             until = self.backoff_until.get(key)
@@ -109,8 +133,8 @@ class Worker:
                 if b"IDLE" not in source.capabilities:
                     log.info("%s: server has no IDLE; polling every %d s", key, settings.poll_seconds)
                     return
-                while not self.stop_event.is_set():
-                    if source.wait_for_new(timeout=min(settings.poll_seconds, 25)):
+                while not self.stop_event.is_set() and self.leases.holds(key):
+                    if source.wait_for_new(timeout=min(settings.poll_seconds, 25, self.leases.interval)):
                         self.ingest(key)
             except SourceError as exc:
                 log.warning("%s: IDLE interrupted: %s", key, exc)
@@ -121,7 +145,9 @@ class Worker:
 
     def start(self) -> None:
         s = self.desk.settings
+        self.keep_leases()  # take this worker's share of the mailboxes before the first poll
         now = datetime.now().astimezone()
+        self.scheduler.add_job(self.keep_leases, "interval", seconds=self.leases.interval, id="leases")
         for key, od in self.desk.offices.items():
             self.scheduler.add_job(self.ingest, "interval", args=[key], seconds=s.poll_seconds, id=f"ingest:{key}",
                                    next_run_time=now)
@@ -137,6 +163,7 @@ class Worker:
     def stop(self) -> None:
         self.stop_event.set()
         self.scheduler.shutdown(wait=True)
+        self.leases.stop()
 
 
 def run_worker(desk) -> int:

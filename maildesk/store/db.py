@@ -48,6 +48,9 @@ def upgrade(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration (idempotent)."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Workers starting together: one migrates, the others wait here and then find nothing to do.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7104202601)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

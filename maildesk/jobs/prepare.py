@@ -1,0 +1,163 @@
+"""Parse and classify a fetched chunk of mail, in worker processes when that pays.
+
+Why: parsing MIME (mail-parser) and keyword classification are pure and take about half of the CPU
+time ingest spends on a message, while everything after them needs the database and runs in order.
+A backlog (a new office's mailbox, a worker that was down) is parsed on every core while the main
+process stores the previous messages. A handful of new messages (an IDLE wake-up) is parsed inline:
+shipping them to another process would cost more than it saves.
+
+The pool is created on first use, shared by every desk in the process and shut down at exit. Children
+are started with "forkserver" (never fork() a process that runs scheduler and IDLE threads). A child
+classifies only with the exact charter the office was loaded with (compared by fingerprint); otherwise it
+leaves the classification to the main process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from maildesk.ingest.parse import ParsedMessage, ParseError, parse_message
+
+log = logging.getLogger(__name__)
+
+MIN_PARALLEL = 48  # fewer messages than this are parsed inline
+CHUNK = 16  # messages per task sent to a child
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message parsed (or the reason it could not be) and, when known, its classification."""
+
+    parsed: ParsedMessage | None  # None and no error: parse it again in the main process
+    error: str | None = None  # ParseError text: the message is not an email
+    classification: dict | None = None
+
+
+def fingerprint(raw_charter: dict) -> str:
+    return hashlib.sha256(json.dumps(raw_charter, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def workers() -> int:
+    """Processes to parse with: the CPUs this process may use, at most 8 (MAILDESK_PARSE_WORKERS overrides;
+    0 or 1 parses inline)."""
+    configured = os.environ.get("MAILDESK_PARSE_WORKERS")
+    if configured is not None and configured.strip().isdigit():
+        return int(configured)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return min(cpus, 8)
+
+
+# ---- the work itself (runs in a child, or inline) ----------------------------------------------------
+
+_classifiers: dict[str, object] = {}
+
+
+def _classifier(path: str, expected: str):
+    """The classifier for this charter file if the file still says what the office was loaded with."""
+    if expected in _classifiers:
+        return _classifiers[expected]
+    import yaml
+
+    from maildesk.rules.classifier import Classifier
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        found = Classifier.from_charter(raw, path) if fingerprint(raw) == expected else None
+    except Exception:  # a broken or edited charter: the main process classifies with its own copy
+        found = None
+    _classifiers[expected] = found
+    return found
+
+
+def _prepare_one(raw: bytes, classifier) -> Prepared:
+    try:
+        m = parse_message(raw)
+    except ParseError as exc:
+        return Prepared(None, error=str(exc))
+    except Exception:  # unexpected: the main process parses it again, meets the error and counts the attempt
+        return Prepared(None)
+    classification = None
+    if classifier is not None:
+        try:
+            classification = classifier.classify(m.subject, m.text, m.html).to_dict()
+        except Exception:
+            classification = None
+    return Prepared(m, classification=classification)
+
+
+def _prepare_many(raws: list[bytes], charter_path: str, charter_print: str) -> list[Prepared]:
+    classifier = _classifier(charter_path, charter_print)
+    return [_prepare_one(raw, classifier) for raw in raws]
+
+
+# ---- the pool ------------------------------------------------------------------------------------------
+
+_pool: concurrent.futures.ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_broken = False  # the pool failed once in this process: parse inline from then on
+_prints: dict[int, tuple[object, str]] = {}
+
+
+def _get_pool(size: int) -> concurrent.futures.ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["maildesk.ingest.parse", "maildesk.rules.classifier"])
+            _pool = concurrent.futures.ProcessPoolExecutor(max_workers=size, mp_context=ctx)
+            atexit.register(shutdown)
+        return _pool
+
+
+def shutdown() -> None:
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _charter_print(od) -> str:
+    cached = _prints.get(id(od))
+    if cached is None or cached[0] is not od.charter.raw:
+        cached = (od.charter.raw, fingerprint(od.charter.raw))
+        _prints[id(od)] = cached
+    return cached[1]
+
+
+def prepare(od, raws: list[bytes]) -> list[Prepared] | None:
+    """Parse and classify `raws` in parallel; None when it does not pay (the caller parses inline).
+
+    Never raises for a message; a broken pool (a child killed) gives None and the caller goes on inline.
+    """
+    global _broken
+    size = workers()
+    if size < 2 or len(raws) < MIN_PARALLEL or _broken:
+        return None
+    path, expected = str(od.charter.path), _charter_print(od)
+    try:
+        pool = _get_pool(size)
+        futures = [pool.submit(_prepare_many, raws[i:i + CHUNK], path, expected)
+                   for i in range(0, len(raws), CHUNK)]
+        out: list[Prepared] = []
+        for f in futures:
+            out.extend(f.result())
+        return out
+    except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError) as exc:
+        log.warning("parallel parsing unavailable, parsing in this process from now on: %s",
+                    " ".join(str(exc).split())[:300])
+        _broken = True
+        shutdown()
+        return None
