@@ -334,6 +334,9 @@ def test_the_shipped_charter_has_rules_for_all_14_services(shipped):
     ("ধন্যবাদ", "ইউডিসির ইন্টারনেট এখন ভালো চলছে, দ্রুত সমাধানের জন্য ধন্যবাদ।", None),
     ("", "sir amar fb id hack hoye gese, ferot pete help korben", None),
     ("", "আমার নিজের ল্যাপটপ চালু হয় না, ঠিক করে দেওয়া যাবে? টাকা দিব", None),
+    # ...but a terse fault report that ends with thanks is a request
+    ("Printer", "The office printer is not working. Thanks", "2.2.5"),
+    ("", "স্যার, অফিসের প্রিন্টার নষ্ট। ধন্যবাদ।", "2.2.5"),
 ])
 def test_shipped_rules_follow_the_boundary_table(shipped, subject, body, service):
     assert shipped.classify(subject, body).service == service
