@@ -14,7 +14,7 @@ import sys
 from maildesk.errors import MaildeskError
 
 COMMAND_MODULES = ["maildesk.cli.core", "maildesk.cli.officers", "maildesk.cli.rules", "maildesk.cli.deadlines",
-                   "maildesk.cli.ops"]
+                   "maildesk.cli.ops", "maildesk.cli.status"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -242,6 +242,8 @@ def ingest_office(desk: Desk, od: OfficeDesk, source=None, progress=None, still_
     pending = source.pending(last_uid)
     total = len(pending)
     batch = desk.settings.batch_size
+    if progress is not None and total:
+        progress(0, total)
     for start in range(0, total, batch):
         if still_mine is not None and not still_mine():
             log.info("%s: the mailbox lease has passed to another worker; stopping after %d message(s)",
@@ -413,19 +415,40 @@ def record_failure(desk: Desk, od: OfficeDesk, error: str) -> None:
         log.error("%s: could not record the mailbox failure: %s", od.key, exc)
 
 
-def terminal_progress(done: int, total: int, _started=[None]) -> None:
-    """A progress line with rate and ETA on a terminal; plain log lines otherwise."""
-    if _started[0] is None or done == 0:
-        _started[0] = time.monotonic()
-    elapsed = max(time.monotonic() - _started[0], 1e-6)
-    rate = done / elapsed
-    eta = (total - done) / rate if rate else 0
-    if sys.stderr.isatty():
-        width = 30
-        filled = int(width * done / total) if total else width
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.0f} msg/s ETA {eta:.0f}s")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-    else:
-        log.info("ingest progress: %d/%d messages, %.0f msg/s, ETA %.0f s", done, total, rate, eta)
+class TerminalProgress:
+    """Progress of a long backfill: a bar with rate and ETA on a terminal, else a log line every
+    `every` seconds (and at the end), so a service log is not flooded. ingest_office calls it with
+    done=0 when a mailbox starts; short runs (under `minimum` messages) stay quiet."""
+
+    def __init__(self, stream=None, every: float = 10.0, minimum: int = 50, clock=time.monotonic):
+        self.stream, self.every, self.minimum, self.clock = stream, every, minimum, clock
+        self.started = self.last = 0.0
+
+    def line(self, done: int, total: int) -> str:
+        elapsed = max(self.clock() - self.started, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate else float("inf")
+        eta_text = f"{eta:.0f} s" if eta != float("inf") else "?"
+        return f"{done}/{total} messages, {rate:.0f} msg/s, ETA {eta_text}"
+
+    def __call__(self, done: int, total: int) -> None:
+        stream = self.stream or sys.stderr
+        now = self.clock()
+        if done == 0:
+            self.started, self.last = now, now
+            return
+        if total < self.minimum:
+            return
+        if stream.isatty():
+            width = 30
+            filled = int(width * done / total) if total else width
+            stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.line(done, total)}   ")
+            if done >= total:
+                stream.write("\n")
+            stream.flush()
+        elif done >= total or now - self.last >= self.every:
+            self.last = now
+            log.info("ingest progress: %s", self.line(done, total))
+
+
+terminal_progress = TerminalProgress()
