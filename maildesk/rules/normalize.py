@@ -36,6 +36,8 @@ __all__ = [
 #  * য় ড় ঢ় have a precomposed code point (phones) and a base+nukta sequence (NFC): use the sequence;
 #  * Bengali digits become ASCII digits;
 #  * apostrophes inside words vanish ("can't" -> "cant", "UDC's" -> "udcs");
+#  * accented Latin letters lose their accents ("résumé" -> "resume", an autocorrected "pôysa" ->
+#    "poysa"); Bengali vowel signs are marks too but are never touched;
 #  * letters, marks (Bengali vowel signs, hasanta) and digits stay; everything else (danda, quotes,
 #    hyphens, punctuation, symbols) becomes a space.
 _FIXED: dict[int, str | None] = {
@@ -51,7 +53,12 @@ class _Table(dict):
     """str.translate table, filled lazily: one entry per distinct character ever seen."""
 
     def __missing__(self, code: int):
-        value = code if unicodedata.category(chr(code))[0] in "LMN" else " "
+        ch = chr(code)
+        if 0xC0 <= code <= 0x24F and unicodedata.category(ch)[0] == "L":  # Latin-1 and Latin Extended
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+            value = base if base.isascii() and base.isalpha() else code
+        else:
+            value = code if unicodedata.category(ch)[0] in "LMN" else " "
         self[code] = value
         return value
 

@@ -46,6 +46,13 @@ def test_latin_case_is_folded():
     assert normalize("Info-SARKAR UDC e-Nothi") == "info sarkar udc e nothi"
 
 
+def test_accented_latin_letters_lose_their_accents_and_bengali_marks_stay():
+    assert normalize("Pôysa RÉSUMÉ naïve İstanbul") == "poysa resume naive istanbul"
+    assert normalize("Straße æ") == "strasse æ"  # no accent to take off
+    assert normalize("কম্পিউটারে ল্যাবের") == "কম্পিউটারে ল্যাবের"  # hasanta and vowel signs are kept
+    assert tokenize("taka pôysa") == ["taka", "poysa"]
+
+
 def test_danda_quotes_and_punctuation_become_spaces():
     assert normalize("ল্যাব নষ্ট। “ইন্টারনেট” নেই॥ (জরুরি) — ‘ভাই’!") == "ল্যাব নষ্ট ইন্টারনেট নেই জরুরি ভাই"
     assert normalize("can't, UDC's") == "cant udcs"
