@@ -173,7 +173,7 @@ class LintWarning:
         return f"{self.key}: {self.message}"
 
 
-def lint(rules: RuleSet, classifications) -> list[LintWarning]:
+def lint(rules: RuleSet, classifications=None) -> list[LintWarning]:
     """Warn about keywords that several services share and keywords that never counted on a corpus.
 
     A shared keyword is not always wrong (a word can point to two services with different weights),
@@ -195,7 +195,7 @@ def lint(rules: RuleSet, classifications) -> list[LintWarning]:
         if not any(t.service == code and not t.negative for t in rules.terms):
             warnings.append(LintWarning("empty", f"services.{code}.keywords",
                                         "no keywords: nothing can route mail to this service"))
-    classifications = list(classifications)
+    classifications = list(classifications or ())  # None: no corpus, so no "unused" warnings
     if classifications:
         used = {(m.service, m.rule_term) for c in classifications for m in c.matched}
         for t in rules.terms + rules.out_of_scope:

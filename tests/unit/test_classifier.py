@@ -425,6 +425,12 @@ def test_lint_warns_about_shared_and_unused_keywords():
     assert "also a keyword of 2.2.5" in str(next(w for w in warnings if w.key == "services.2.2.7.keywords.en[0]"))
 
 
+def test_lint_without_a_corpus_reports_shared_keywords_only():
+    raw = {"services": {"2.2.7": {"keywords": {"en": ["lab: 3"]}}, "2.2.5": {"keywords": {"en": ["lab: 1"]}}}}
+    rules = load_rules(raw, "c.yaml")
+    assert {w.kind for w in lint(rules, None)} == {"shared"} and lint(rules) == lint(rules, [])
+
+
 def test_suggest_mines_words_that_officers_keep_moving_to_a_service():
     corrections = [
         ("আমাদের স্কুলের ল্যাবে মনিটর নষ্ট", "2.2.5", "2.2.7"),
