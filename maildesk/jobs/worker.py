@@ -39,6 +39,14 @@ class Worker:
     # -- jobs ---------------------------------------------------------------------------------------
 
     def ingest(self, key: str) -> None:
+        """One ingest cycle that never raises: IDLE calls it directly, and an error escaping there (the
+        database down while taking the lease) would end the IDLE thread for good."""
+        try:
+            self._ingest(key)
+        except Exception:
+            log.exception("%s: ingest cycle failed; it will run again", key)
+
+    def _ingest(self, key: str) -> None:
         now = self.desk.now()
         if self.backoff_until.get(key) and now < self.backoff_until[key]:
             return
