@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from maildesk.cli.core import iso, open_desk, print_table
+from maildesk.jobs.alerts import original_headers
 from maildesk.store.models import Event, IngestFailure, Outbox, Ticket
 
 
@@ -72,21 +73,6 @@ def _retry(desk, ids: list[int]) -> int:
 # ---- quarantine ------------------------------------------------------------------------------------
 
 
-def _headers(raw: bytes | None) -> dict[str, str]:
-    """From, To, Subject, Date, Message-ID of quarantined bytes, as far as they can be read at all."""
-    from email import message_from_bytes, policy
-
-    from maildesk.ingest.parse import one_line
-
-    if not raw:
-        return {}
-    try:
-        msg = message_from_bytes(raw, policy=policy.compat32)
-        return {k: one_line(str(msg.get(k, "")))[:300] for k in ("From", "To", "Subject", "Date", "Message-ID")}
-    except Exception as exc:  # the bytes are quarantined precisely because they may be anything
-        return {"error": f"{type(exc).__name__}: {exc}"}
-
-
 def cmd_quarantine(args) -> int:
     desk = open_desk(args)
     try:
@@ -94,7 +80,7 @@ def cmd_quarantine(args) -> int:
             with desk.sessions() as s:
                 rows = [{"id": f.id, "office": f.office, "uid": f.uid, "attempts": f.attempts,
                          "since": iso(f.first_seen_at), "bytes": len(f.raw or b""), "reason": f.reason[:120],
-                         "subject": _headers(f.raw).get("Subject", "")[:60]}
+                         "subject": original_headers(f.raw).get("Subject", "")[:60]}
                         for f in s.scalars(select(IngestFailure).where(IngestFailure.quarantined.is_(True))
                                            .order_by(IngestFailure.id))]
             if not rows:
@@ -126,7 +112,7 @@ def _show(desk, args) -> int:
               f"(UIDVALIDITY {f.uidvalidity})\nattempts    {f.attempts}\nquarantined {f.quarantined}\n"
               f"first seen  {iso(f.first_seen_at)}\nlast try    {iso(f.updated_at)}\nbytes       {len(f.raw or b'')}\n"
               f"reason      {f.reason}")
-        for key, value in _headers(f.raw).items():
+        for key, value in original_headers(f.raw).items():
             print(f"{key.lower():11} {value}")
         print(f"\nthe original bytes: maildesk quarantine show {f.id} --raw > message.eml")
     return 0

@@ -23,11 +23,26 @@ def _send_plain(session, desk, od, *, kind: str, dedupe_key: str, to_email: str,
                    sender=office.desk_address, recipients=[to_email], raw=raw, now=now)
 
 
+def original_headers(raw: bytes | None) -> dict[str, str]:
+    """From, To, Subject, Date, Message-ID of quarantined bytes, as far as they can be read at all."""
+    from email import message_from_bytes, policy
+
+    from maildesk.ingest.parse import one_line
+
+    if not raw:
+        return {}
+    try:
+        msg = message_from_bytes(raw, policy=policy.compat32)
+        return {k: one_line(str(msg.get(k, "")))[:300] for k in ("From", "To", "Subject", "Date", "Message-ID")}
+    except Exception as exc:  # the bytes are quarantined precisely because they may be anything
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def quarantine_notice(session, desk, od, failure, now: datetime) -> None:
     officer = od.charter.officers[od.charter.office.default_officer]
     _send_plain(session, desk, od, kind="quarantine", dedupe_key=f"quarantine:{failure.id}",
                 to_email=officer.email, to_name=officer.name_en, template="quarantine", now=now,
-                failure=failure, received_at=od.calendar.local(now))
+                failure=failure, original=original_headers(failure.raw), received_at=od.calendar.local(now))
 
 
 def admin_address(od) -> tuple[str, str]:
