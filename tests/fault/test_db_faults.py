@@ -154,8 +154,8 @@ def test_a_message_that_always_fails_is_quarantined_once_and_the_loop_goes_on(tm
             assert f.quarantined and f.attempts == desk.settings.max_attempts and b"POISON pill" in f.raw
             assert "poisoned row" in f.reason or "conflicting" in f.reason
             [notice] = s.scalars(select(Outbox.raw).where(Outbox.kind == "quarantine")).all()
-            text = email.message_from_bytes(notice, policy=policy.default).get_body(("plain",)).get_content()
-            assert "p@example.com" in text and "POISON pill" in text and f"quarantine show {f.id}" in text
+            told = email.message_from_bytes(notice, policy=policy.default).get_body(("plain",)).get_content()
+            assert "p@example.com" in told and "POISON pill" in told and f"quarantine show {f.id}" in told
             assert s.scalar(select(func.count()).select_from(Message)) == 2
             assert s.scalar(select(MailboxState.consecutive_failures)) == 0
 
