@@ -38,10 +38,7 @@ def safe_filename(name: str | None, fallback: str = "attachment") -> str:
     text = re.split(r"[\\/]", text)[-1]  # the last path part, for / and \ alike
     text = _UNSAFE.sub("_", text)
     text = " ".join(text.split()).strip(" .")
-    stem, dot, ext = text.rpartition(".")
-    if not dot:
-        stem, ext = text, ""
-    if stem.split(".")[0].lower() in _WINDOWS_RESERVED:
+    if text.split(".")[0].strip().lower() in _WINDOWS_RESERVED:  # CON, nul.txt, COM1.tar.gz …
         text = "_" + text
     if not text or set(text) <= {"_", "."}:
         text = fallback

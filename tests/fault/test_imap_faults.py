@@ -14,14 +14,12 @@ from sqlalchemy import func, select
 
 from maildesk.app import build_desk, utc_now
 from maildesk.jobs.ingest import ingest_all
-from maildesk.jobs.send import send_pending
 from maildesk.jobs.worker import Worker
 from maildesk.settings import load_settings
 from maildesk.store.models import MailboxState, Message, Outbox
 from tests.fault.harness import WorkerProcess, wait_until, write_settings
 from tests.fault.proxy import FaultProxy
 from tests.helpers import SUNDAY_MORNING, FixedClock, make_mail
-from tests.servers import SmtpCapture
 
 DATABASE_URL = ""
 ALERT_AFTER = 5  # office.alert_after_failures when the charter does not say

@@ -26,7 +26,7 @@ from maildesk.jobs.ingest import ingest_all
 from maildesk.jobs.send import send_pending
 from maildesk.reports import build_digest
 from maildesk.settings import load_settings
-from maildesk.store.models import IngestFailure, Message, Outbox, Ticket
+from maildesk.store.models import IngestFailure, Message, Ticket
 from tests.fault.harness import run_cli, write_settings
 from tests.helpers import SUNDAY_MORNING, FixedClock, drop_into_maildir, make_mail
 
