@@ -297,6 +297,7 @@ class Classifier:
             by_group.setdefault((f.rule.term.service, f.where), []).append(f)
         scores: dict[str, float] = {}
         matches: list[Match] = []
+        kept: dict[str, list[tuple[_Found, float]]] = {}  # positive matches before damping
         for (service, where), items in by_group.items():
             negatives = [f for f in items if f.rule.term.negative]
             positives = [f for f in items if not f.rule.term.negative]
@@ -318,11 +319,29 @@ class Classifier:
                 if f.rule.index in counted:
                     continue
                 counted.add(f.rule.index)
-                w = f.rule.term.weight * mult[where]
-                total += w
-                matches.append(self._match(f, tokens[where], w))
+                kept.setdefault(service, []).append((f, f.rule.term.weight * mult[where]))
             scores[service] = scores.get(service, 0.0) + total
+        for service, items in kept.items():
+            if s.damp_parts:
+                items = self._undamped(items)
+            for f, w in items:
+                scores[service] += w
+                matches.append(self._match(f, tokens[f.where], w))
         return scores, matches
+
+    @staticmethod
+    def _undamped(items: list[tuple[_Found, float]]) -> list[tuple[_Found, float]]:
+        """Leave out a body rule whose words are part of a longer rule of the same service that counted
+        elsewhere in the message: "শেখ রাসেল" after "শেখ রাসেল ডিজিটাল ল্যাব" is the same name again.
+        The subject is the sender's own summary and is never left out."""
+        def inside(short: tuple, long: tuple) -> bool:
+            n = len(short)
+            return n < len(long) and any(long[i:i + n] == short for i in range(len(long) - n + 1))
+
+        return [(f, w) for f, w in items
+                if f.where == "subject"
+                or not any(g.rule.term.lang == f.rule.term.lang and inside(f.rule.term.words, g.rule.term.words)
+                           for g, _ in items)]
 
     @staticmethod
     def _match(f: _Found, tokens: list[_Token], weight: float) -> Match:
@@ -344,8 +363,23 @@ class Classifier:
         note = [f for f in found if f.rule.term.service in _NOTE_WORDS]
         found = [f for f in found if f.rule.term.service not in _NOTE_WORDS]
         scores, matches = self._score(found, toks, reply)
+        self._absorb(scores, matches)
         thanks = self._thanks_only(note, toks, "" if reply else (subject or ""), body)
         return self._decide(scores, matches, thanks)
+
+    def _absorb(self, scores: dict[str, float], matches: list[Match]) -> None:
+        """A place with its own service takes the words of the general services that happen there:
+        a printer fault or a dead line at a Union Digital Centre is a UDC matter (`classifier.absorb`).
+        The place must score at least `min_score` by its own words."""
+        for place, general in self.settings.absorb:
+            if scores.get(place, 0.0) < self.settings.min_score:
+                continue
+            for code in general:
+                moved = scores.get(code, 0.0)
+                if moved > 0:
+                    scores[place] += moved
+                    scores[code] = 0.0
+                    matches.append(Match(place, f"the {code} words, at this place", code, "body", moved))
 
     def _thanks_only(self, note: list[_Found], tokens: dict[str, list[_Token]], subject: str,
                      body: str) -> list[Match]:

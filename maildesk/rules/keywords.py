@@ -54,6 +54,8 @@ class Settings:
     confident_score: float = 6.0
     confident_margin: float = 3.0
     ranking_size: int = 5
+    damp_parts: bool = False  # a rule inside a longer rule of the same service that counted elsewhere adds nothing
+    absorb: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (place service, general services it takes over)
     bn_suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES
 
 
@@ -82,7 +84,9 @@ _SETTINGS_NUMBERS = {
     "confident_margin": (0.0, 100.0),
     "ranking_size": (1, 14),
 }
-_CLASSIFIER_KEYS = set(_SETTINGS_NUMBERS) | {"out_of_scope", "bn_suffixes", "thanks_only"}
+_SETTINGS_FLAGS = ("damp_parts",)
+_CLASSIFIER_KEYS = set(_SETTINGS_NUMBERS) | set(_SETTINGS_FLAGS) | {"out_of_scope", "bn_suffixes", "thanks_only",
+                                                                    "absorb"}
 THANKS = "thanks"  # Term.service of the thank-you words
 UNLESS = "unless"  # Term.service of the words that make a thank-you more than a thank-you
 
@@ -100,6 +104,7 @@ def load_rules(charter_raw: dict, source_file) -> RuleSet:
         raise ConfigError(file, "services", "must be a mapping of service codes")
 
     settings = _load_settings(charter_raw.get("classifier"), file)
+    _check_absorb(settings, [str(c) for c in services_raw], file)
     terms: list[Term] = []
     for code, service in services_raw.items():
         code = str(code)
@@ -160,6 +165,13 @@ def _load_settings(raw: Any, file: str) -> Settings:
         if not lo <= value <= hi:
             raise ConfigError(file, f"classifier.{name}", f"must be between {lo} and {hi}, not {value}")
         values[name] = int(value) if isinstance(lo, int) and isinstance(hi, int) else float(value)
+    for name in _SETTINGS_FLAGS:
+        if name in raw:
+            if not isinstance(raw[name], bool):
+                raise ConfigError(file, f"classifier.{name}", f"must be true or false, not {raw[name]!r}")
+            values[name] = raw[name]
+    if "absorb" in raw:
+        values["absorb"] = _load_absorb(raw["absorb"], file)
     if "bn_suffixes" in raw:
         sfx = raw["bn_suffixes"]
         if not isinstance(sfx, list) or not sfx:
@@ -172,6 +184,29 @@ def _load_settings(raw: Any, file: str) -> Settings:
     if settings.confident_score < settings.min_score:
         raise ConfigError(file, "classifier.confident_score", "must not be below min_score")
     return settings
+
+
+def _load_absorb(raw: Any, file: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`absorb: {"2.2.9": ["2.2.5", "2.2.10"]}`: the place service and the general services it takes over."""
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "classifier.absorb", "must map a service code to a list of service codes")
+    out = []
+    for place, general in raw.items():
+        key = f"classifier.absorb.{place}"
+        if not isinstance(general, list) or not general or not all(isinstance(g, str) for g in general):
+            raise ConfigError(file, key, "must be a non-empty list of service codes")
+        if str(place) in general:
+            raise ConfigError(file, key, "a service cannot absorb itself")
+        out.append((str(place), tuple(general)))
+    return tuple(out)
+
+
+def _check_absorb(settings: Settings, services: list[str], file: str) -> None:
+    for place, general in settings.absorb:
+        for i, code in enumerate((place,) + general):
+            if code not in services:
+                key = f"classifier.absorb.{place}" + (f"[{i - 1}]" if i else "")
+                raise ConfigError(file, key, f"no service {code!r} in this charter")
 
 
 def _load_lists(raw: Any, file: str, base: str, service: str, allow_not: bool) -> list[Term]:

@@ -127,12 +127,23 @@ def fold_bn(word: str) -> str:
 # Case endings, classifiers, plurals and particles that Bengali glues to a noun. A word matches a
 # keyword when it is the keyword followed by up to three of these (ল্যাব + ে + র = ল্যাবের,
 # কম্পিউটার + গুলো + তে). Words that merely start with the keyword (ল্যাবরেটরি) do not match.
+#
+# Two endings of formal Bengali turn a noun into a process or a basis and are glued on just like the
+# case endings: -করণ (হালনাগাদকরণ "updating", অনলাইনকরণ "putting online", চালুকরণ) and -ভিত্তিক
+# (ডাটাবেজভিত্তিক "database-based"). Taking them off lets হালনাগাদ or অনলাইন match those words too.
 DEFAULT_BN_SUFFIXES: tuple[str, ...] = (
     "ে", "র", "এর", "ের", "য়ের", "য়", "য়ে", "এ", "কে", "রে", "তে", "েতে",
     "টি", "টা", "টো", "টু", "খানা", "খানি",
     "গুলো", "গুলি", "গুলা", "গুলোন", "সমূহ", "সমুহ", "সকল", "দের", "রা", "েরা", "এরা", "গন", "গণ",
-    "দ্বয়", "ও", "ই", "েই", "তেও", "তেই",
+    "দ্বয়", "ও", "ই", "েই", "তেও", "তেই", "করণ", "ভিত্তিক",
 )
+
+# The genitive -র (-রে) and the locative -য়/-য়ে follow a vowel only (সেবার, ইউডিসির, সেবায়); after a
+# consonant the endings are -এর/-ের and -এ/-ে. Without this check প্রজেক্টর (projector) would be
+# প্রজেক্ট (project) + র, and বিষয় (subject) would be বিষ + য়.
+_AFTER_VOWEL_ONLY = frozenset({"র", "রে", "য়", "য়ে"})
+_VOWELS = frozenset("অআইঈউঊঋএঐওঔ" "ািীুূৃৄেৈোৌৗ")
+_AFTER_VOWEL_ONLY_FOLDED = frozenset(fold_bn(normalize(s)) for s in _AFTER_VOWEL_ONLY)
 
 
 def _prepare_suffixes(suffixes) -> tuple[str, ...]:
@@ -145,22 +156,25 @@ def _suffix_table(suffixes: tuple[str, ...]) -> tuple[str, ...]:
     return _prepare_suffixes(suffixes)
 
 
-def _strip(word: str, suffixes: tuple[str, ...], depth: int, min_len: int, out: set[str]) -> None:
+def _strip(word: str, suffixes: tuple[str, ...], depth: int, min_len: int, out: set[str],
+           after_vowel: frozenset = frozenset()) -> None:
     if depth == 0:
         return
     for suf in suffixes:
         if word.endswith(suf) and len(word) - len(suf) >= min_len:
             stem = word[: -len(suf)]
+            if suf in after_vowel and stem[-1] not in _VOWELS:
+                continue
             if stem not in out:
                 out.add(stem)
-                _strip(stem, suffixes, depth - 1, min_len, out)
+                _strip(stem, suffixes, depth - 1, min_len, out, after_vowel)
 
 
 def bn_stems(word: str, suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES) -> frozenset[str]:
     """The folded word and every stem left after taking off up to three known suffixes."""
     folded = fold_bn(word)
     out = {folded}
-    _strip(folded, _suffix_table(tuple(suffixes)), 3, 2, out)
+    _strip(folded, _suffix_table(tuple(suffixes)), 3, 2, out, _AFTER_VOWEL_ONLY_FOLDED)
     return frozenset(out)
 
 

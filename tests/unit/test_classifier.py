@@ -136,6 +136,31 @@ def test_not_words_take_their_weight_off_the_service(clf):
     assert in_lab.service is None  # 2.2.7 scores 3, 2.2.10 4 - 2: too close to call
 
 
+def test_parts_of_a_name_that_already_counted_add_nothing_in_the_body():
+    damped = Classifier.from_charter(mini(damp_parts=True), "mini.yaml")
+    plain = Classifier.from_charter(mini(), "mini.yaml")
+    subject, body = "শেখ রাসেল ডিজিটাল ল্যাব", "ল্যাবের তালিকায় আমাদের বিদ্যালয় আছে কিনা"
+    assert plain.classify(subject, body).score == 12 + 3
+    c = damped.classify(subject, body)
+    assert c.score == 12 and terms(c, "2.2.7") == {"শেখ রাসেল ডিজিটাল ল্যাব"}
+    # the same rule again in the body still counts once there, as before
+    assert damped.classify(subject, "শেখ রাসেল ডিজিটাল ল্যাবের ল্যাপটপ").score == 12 + 6
+    # the subject is the sender's summary: a short name there counts even when the body has the long one
+    assert damped.classify("ল্যাব", "শেখ রাসেল ডিজিটাল ল্যাব").score == 6 + 6
+
+
+def test_a_place_with_its_own_service_takes_the_words_of_a_general_service():
+    body = "lab er internet, net nai"  # 2.2.7: lab 3; 2.2.10: internet 2 + net nai 4 - lab 2
+    plain = Classifier.from_charter(mini(), "mini.yaml").classify("", body)
+    assert plain.service is None and dict(plain.ranking) == {"2.2.10": 4, "2.2.7": 3}
+    placed = Classifier.from_charter(mini(absorb={"2.2.7": ["2.2.10"]}), "mini.yaml").classify("", body)
+    assert placed.service == "2.2.7" and placed.score == 7
+    assert any(m.service == "2.2.7" and m.weight == 4 and "2.2.10" in m.rule_term for m in placed.matched)
+    # the place must reach min_score by its own words
+    weak = Classifier.from_charter(mini(absorb={"2.2.7": ["2.2.10"]}, min_score=4), "mini.yaml").classify("", body)
+    assert weak.service is None and dict(weak.ranking)["2.2.10"] == 4
+
+
 def test_out_of_scope_words_send_the_message_to_triage(clf):
     c = clf.classify("lottery", "internet lottery winner")
     assert c.service is None and c.label == "none"
@@ -275,6 +300,12 @@ def test_keyword_errors_name_the_file_and_the_exact_key(services, key, words):
     ({"out_of_scope": {"bn": ["খতিয়ান: many"]}}, "classifier.out_of_scope.bn[0]", "weight"),
     ({"out_of_scope": {"not": ["x"]}}, "classifier.out_of_scope.not", "unknown list"),
     ({"bn_suffixes": ["ের", "er"]}, "classifier.bn_suffixes[1]", "Bengali ending"),
+    ({"damp_parts": "yes"}, "classifier.damp_parts", "true or false"),
+    ({"absorb": ["2.2.7"]}, "classifier.absorb", "map a service code"),
+    ({"absorb": {"2.2.7": "2.2.10"}}, "classifier.absorb.2.2.7", "list of service codes"),
+    ({"absorb": {"2.2.7": ["2.2.7"]}}, "classifier.absorb.2.2.7", "itself"),
+    ({"absorb": {"2.2.7": ["2.2.99"]}}, "classifier.absorb.2.2.7[0]", "no service"),
+    ({"absorb": {"2.9.9": ["2.2.7"]}}, "classifier.absorb.2.9.9", "no service"),
     ({"thanks_only": ["ধন্যবাদ"]}, "classifier.thanks_only", "mapping"),
     ({"thanks_only": {"thanks": {"en": ["thanks"]}}}, "classifier.thanks_only.unless", "polite request"),
     ({"thanks_only": {"unless": {"en": ["please"]}}}, "classifier.thanks_only.thanks", "word of thanks"),

@@ -94,6 +94,22 @@ def test_inflected_bengali_words_reduce_to_their_stem():
     assert fold_bn("নথি") in bn_stems("নথিতে")
 
 
+def test_the_genitive_r_and_locative_y_come_off_only_after_a_vowel():
+    # সেবা + র, ইউডিসি + র, সেবা + য়: a vowel ends the stem
+    assert "সেবা" in bn_stems("সেবার") and fold_bn("ইউডিসি") in bn_stems("ইউডিসির")
+    assert "সেবা" in bn_stems("সেবায়")
+    # after a consonant the endings are -এর/-ের and -এ: প্রজেক্টর is a projector, not a project
+    assert "প্রজেক্ট" not in bn_stems("প্রজেক্টর") and "প্রজেক্ট" not in bn_stems("প্রজেক্টরে")
+    assert "প্রজেক্টর" in bn_stems("প্রজেক্টরের")
+    assert fold_bn("বিষ") not in bn_stems("বিষয়")
+
+
+def test_process_and_basis_endings_of_formal_bengali_come_off():
+    assert "হালনাগাদ" in bn_stems("হালনাগাদকরণ") and "হালনাগাদ" in bn_stems("হালনাগাদকরণে")
+    assert "অনলাইন" in bn_stems("অনলাইনকরন")
+    assert "ডাটাবেজ" in bn_stems("ডাটাবেজভিত্তিক")
+
+
 def test_words_that_merely_start_like_a_stem_are_not_that_word():
     assert "ল্যাব" not in bn_stems("ল্যাবরেটরি")
     assert "নথি" not in bn_stems("নথিভুক্ত")
