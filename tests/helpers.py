@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Callable
+from urllib.parse import unquote, urlsplit
 
 from maildesk.settings import default_config_dir, load_settings
 
@@ -79,3 +80,41 @@ class FixedClock:
 
 
 SUNDAY_MORNING = datetime(2026, 12, 6, 4, 0, tzinfo=timezone.utc)  # 10:00 in Dhaka
+
+
+def toml_str(value) -> str:
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_offices(folder: Path, mailboxes: dict[str, str], *, smtp_url: str, database_url: str,
+                  secret: str = "test-secret", ca_file: str | None = None, **worker) -> Path:
+    """A maildesk.toml for several offices ([[offices]]): office key -> mailbox URL. Each office gets its own
+    copy of the shipped charter (folder/KEY.yaml) with its key, a ticket prefix from the key's first
+    letters and the mailbox's address as the desk address when it looks like one. Returns the file."""
+    import yaml
+
+    config = default_config_dir()
+    base = (config / "charter.yaml").read_text(encoding="utf-8")
+    lines = [f"holidays_dir = {toml_str(config / 'holidays')}"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (key, url) in enumerate(mailboxes.items()):
+        charter = yaml.safe_load(base)
+        prefix = ("".join(c for c in key.upper() if c.isalpha())[:3] or "X") + chr(ord("A") + i % 26)
+        charter["office"].update(key=key, ticket_prefix=prefix)
+        address = unquote(urlsplit(url).username or "") if url.startswith("imap") else ""
+        if "@" in address:
+            charter["office"].update(desk_address=address, desk_aliases=[])
+        path = folder / f"{key}.yaml"
+        path.write_text(yaml.safe_dump(charter, allow_unicode=True), encoding="utf-8")
+        lines += ["[[offices]]", f"key = {toml_str(key)}", f"charter = {toml_str(path)}",
+                  f"mailbox_url = {toml_str(url)}"]
+    lines += ["[smtp]", f"url = {toml_str(smtp_url)}", "[database]", f"url = {toml_str(database_url)}",
+              "[security]", f"hmac_secret = {toml_str(secret)}"]
+    if ca_file:
+        lines.append(f"ca_file = {toml_str(ca_file)}")
+    if worker:
+        lines.append("[worker]")
+        lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in worker.items()]
+    path = folder / "maildesk.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -317,6 +317,9 @@ def _commit_group(desk: Desk, od: OfficeDesk, group: list, report: IngestReport)
                     kinds.append("duplicate")
                     continue
                 kinds.append(process_message(s, desk, od, arrival, now, **_given(pre)))
+            # The cursor moves last, just before the commit: its row (mailbox_state, which also holds the
+            # mailbox lease) is then locked for milliseconds, not for the whole group.
+            for _uid, arrival, _pre in group:
                 advance_cursor(s, od.key, arrival)
     except OperationalError:
         raise  # the database is unwell: the whole cycle fails cleanly and is retried

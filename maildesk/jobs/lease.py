@@ -11,7 +11,7 @@ database makes atomic; nothing here votes or elects:
   mine"), and stops reading a mailbox by itself as soon as a renewal is overdue, before anyone else may
   take it;
 - workers announce themselves in `workers` with a heartbeat, so each takes only its share of the
-  mailboxes (ceil(mailboxes / live workers)) and hands surplus leases back when another worker starts.
+  mailboxes (an even split over the live workers) and hands surplus leases back when another starts.
 
 The office that holds a mailbox's lease also runs that office's escalation sweep and digest, so those run
 once per office however many workers there are. Correctness never rests on the lease: two readers of one
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import random
 import socket
@@ -68,12 +67,13 @@ class LeaseKeeper:
 
     def __init__(self, desk, name: str | None = None, seconds: int | None = None,
                  clock: Callable[[Session], datetime] | None = None,
-                 on_acquire: Callable[[str], None] | None = None):
+                 on_acquire: Callable[[str], None] | None = None, monotonic: Callable[[], float] = time.monotonic):
         self.desk = desk
         self.name = name or worker_name()
         self.seconds = float(seconds or desk.settings.lease_seconds)
         self.clock = clock or db_now
         self.on_acquire = on_acquire
+        self.monotonic = monotonic  # tests replace both clocks instead of sleeping
         self.mailboxes = {key: od.settings.mailbox.identity for key, od in desk.offices.items()}
         self._deadline: dict[str, float] = {}  # office -> time.monotonic() until which we may read it
         self._busy: set[str] = set()
@@ -81,6 +81,7 @@ class LeaseKeeper:
         self._lock = threading.RLock()
         self._started = False
         self._ticked = False
+        self.closing = False  # set when the worker stops: read nothing more, take nothing new
 
     @property
     def interval(self) -> float:
@@ -91,7 +92,8 @@ class LeaseKeeper:
     def holds(self, key: str) -> bool:
         with self._lock:
             deadline = self._deadline.get(key)
-            return deadline is not None and time.monotonic() < deadline and key not in self._surplus
+            return (deadline is not None and self.monotonic() < deadline and key not in self._surplus
+                    and not self.closing)
 
     def mine(self) -> list[str]:
         return [key for key in self.mailboxes if self.holds(key)]
@@ -108,7 +110,7 @@ class LeaseKeeper:
             mine = self.holds(key)
         if not mine and not self._ticked:
             self._ensure_rows()
-            mine = once = self._acquire(key, time.monotonic())
+            mine = once = self._acquire(key, self.monotonic())
         if not mine:
             yield False
             return
@@ -128,14 +130,16 @@ class LeaseKeeper:
     def tick(self) -> list[str]:
         """Heartbeat, renew, then take or hand back leases to hold this worker's share.
         Returns the offices newly taken."""
-        started = time.monotonic()
+        if self.closing:
+            return []
+        started = self.monotonic()
         self._ticked = True
         self._ensure_rows()
         with self.desk.sessions.begin() as s:
             now = self.clock(s)
             self._heartbeat(s, now)
-            live = s.scalar(select(func.count()).select_from(Worker).where(
-                Worker.seen_at >= now - timedelta(seconds=self.seconds))) or 1
+            live = sorted(s.scalars(select(Worker.name).where(
+                Worker.seen_at >= now - timedelta(seconds=self.seconds)))) or [self.name]
             until = now + timedelta(seconds=self.seconds)
             kept = []
             for key in list(self._deadline):
@@ -153,7 +157,7 @@ class LeaseKeeper:
                     self._deadline.pop(key, None)
                     self._surplus.discard(key)
             held = [k for k in self._deadline if k not in self._surplus]
-        share = math.ceil(len(self.mailboxes) / max(live, 1))
+        share = self.share(len(self.mailboxes), live)
         taken: list[str] = []
         if len(held) > share:
             self._hand_back(len(held) - share)
@@ -166,13 +170,21 @@ class LeaseKeeper:
                 if self._acquire(key, started):
                     taken.append(key)
         for key in taken:
-            log.info("%s: took the lease on %s (%d live worker(s), share %d)", self.name, key, live, share)
+            log.info("%s: took the lease on %s (%d live worker(s), share %d)", self.name, key, len(live), share)
             if self.on_acquire is not None:
                 self.on_acquire(key)
         return taken
 
+    def share(self, mailboxes: int, live: list[str]) -> int:
+        """How many mailboxes this worker should read: an even split, the first (by name) of the live
+        workers taking one more while mailboxes do not divide evenly (4 over 3 workers: 2, 1, 1)."""
+        base, extra = divmod(mailboxes, len(live))
+        rank = live.index(self.name) if self.name in live else len(live)
+        return base + (1 if rank < extra else 0)
+
     def stop(self) -> None:
         """Hand every lease back and leave the worker list (a clean shutdown: no one waits for expiry)."""
+        self.closing = True
         self._release(list(self._deadline))
         try:
             with self.desk.sessions.begin() as s:

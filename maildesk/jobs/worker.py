@@ -170,6 +170,7 @@ class Worker:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.leases.closing = True  # running reads stop at their next batch; no lease is taken meanwhile
         self.scheduler.shutdown(wait=True)
         self.leases.stop()
 
