@@ -298,6 +298,7 @@ class Classifier:
         scores: dict[str, float] = {}
         matches: list[Match] = []
         kept: dict[str, list[tuple[_Found, float]]] = {}  # positive matches before damping
+        against: dict[str, float] = {}  # weight of each service's `not` words in the body
         for (service, where), items in by_group.items():
             negatives = [f for f in items if f.rule.term.negative]
             positives = [f for f in items if not f.rule.term.negative]
@@ -321,9 +322,15 @@ class Classifier:
                 counted.add(f.rule.index)
                 kept.setdefault(service, []).append((f, f.rule.term.weight * mult[where]))
             scores[service] = scores.get(service, 0.0) + total
+            if where == "body":
+                against[service] = total
         for service, items in kept.items():
             if s.damp_parts:
                 items = self._undamped(items)
+            if s.body_overrules_subject and mult["subject"] > 1 and \
+                    against.get(service, 0.0) + sum(w for f, w in items if f.where == "body") < 0:
+                # the body argues against this service: its words in the subject count like the body's
+                items = [(f, w / mult["subject"] if f.where == "subject" else w) for f, w in items]
             for f, w in items:
                 scores[service] += w
                 matches.append(self._match(f, tokens[f.where], w))

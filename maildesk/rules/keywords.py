@@ -55,6 +55,7 @@ class Settings:
     confident_margin: float = 3.0
     ranking_size: int = 5
     damp_parts: bool = False  # a rule inside a longer rule of the same service that counted elsewhere adds nothing
+    body_overrules_subject: bool = False  # a body that argues against a service takes away its subject bonus
     absorb: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (place service, general services it takes over)
     bn_suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES
 
@@ -84,7 +85,7 @@ _SETTINGS_NUMBERS = {
     "confident_margin": (0.0, 100.0),
     "ranking_size": (1, 14),
 }
-_SETTINGS_FLAGS = ("damp_parts",)
+_SETTINGS_FLAGS = ("damp_parts", "body_overrules_subject")
 _CLASSIFIER_KEYS = set(_SETTINGS_NUMBERS) | set(_SETTINGS_FLAGS) | {"out_of_scope", "bn_suffixes", "thanks_only",
                                                                     "absorb"}
 THANKS = "thanks"  # Term.service of the thank-you words

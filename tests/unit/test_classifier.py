@@ -149,6 +149,17 @@ def test_parts_of_a_name_that_already_counted_add_nothing_in_the_body():
     assert damped.classify("ল্যাব", "শেখ রাসেল ডিজিটাল ল্যাব").score == 6 + 6
 
 
+def test_a_body_that_argues_against_a_service_takes_away_its_subject_bonus():
+    # subject "lab e net nai": 2.2.10 scores net nai 4 x 2; the body names the lab twice (not words of 2.2.10)
+    subject, body = "net nai", "lab er lab"
+    plain = Classifier.from_charter(mini(), "mini.yaml").classify(subject, body)
+    assert dict(plain.ranking)["2.2.10"] == 8 - 2
+    fair = Classifier.from_charter(mini(body_overrules_subject=True), "mini.yaml").classify(subject, body)
+    assert dict(fair.ranking)["2.2.10"] == 4 - 2
+    # a body with nothing against the service leaves the subject bonus alone (terse mail, empty body)
+    assert Classifier.from_charter(mini(body_overrules_subject=True), "mini.yaml").classify("net nai", "").score == 8
+
+
 def test_a_place_with_its_own_service_takes_the_words_of_a_general_service():
     body = "lab er internet, net nai"  # 2.2.7: lab 3; 2.2.10: internet 2 + net nai 4 - lab 2
     plain = Classifier.from_charter(mini(), "mini.yaml").classify("", body)
@@ -301,6 +312,7 @@ def test_keyword_errors_name_the_file_and_the_exact_key(services, key, words):
     ({"out_of_scope": {"not": ["x"]}}, "classifier.out_of_scope.not", "unknown list"),
     ({"bn_suffixes": ["ের", "er"]}, "classifier.bn_suffixes[1]", "Bengali ending"),
     ({"damp_parts": "yes"}, "classifier.damp_parts", "true or false"),
+    ({"body_overrules_subject": 1}, "classifier.body_overrules_subject", "true or false"),
     ({"absorb": ["2.2.7"]}, "classifier.absorb", "map a service code"),
     ({"absorb": {"2.2.7": "2.2.10"}}, "classifier.absorb.2.2.7", "list of service codes"),
     ({"absorb": {"2.2.7": ["2.2.7"]}}, "classifier.absorb.2.2.7", "itself"),
