@@ -379,7 +379,8 @@ class Classifier:
         a printer fault or a dead line at a Union Digital Centre is a UDC matter (`classifier.absorb`).
         The place must score at least `min_score` by its own words."""
         for place, general in self.settings.absorb:
-            if scores.get(place, 0.0) < self.settings.min_score:
+            own = scores.get(place, 0.0)
+            if own <= 0 or own < self.settings.min_score:
                 continue
             for code in general:
                 moved = scores.get(code, 0.0)

@@ -170,6 +170,9 @@ def test_a_place_with_its_own_service_takes_the_words_of_a_general_service():
     # the place must reach min_score by its own words
     weak = Classifier.from_charter(mini(absorb={"2.2.7": ["2.2.10"]}, min_score=4), "mini.yaml").classify("", body)
     assert weak.service is None and dict(weak.ranking)["2.2.10"] == 4
+    # a place that scores nothing takes nothing, whatever min_score says
+    none = Classifier.from_charter(mini(absorb={"2.2.7": ["2.2.10"]}, min_score=0), "mini.yaml").classify("", "net nai")
+    assert none.service == "2.2.10"
 
 
 def test_out_of_scope_words_send_the_message_to_triage(clf):
