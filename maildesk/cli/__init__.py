@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from sqlalchemy.exc import DBAPIError
+
 from maildesk.errors import MaildeskError
 
 COMMAND_MODULES = ["maildesk.cli.core", "maildesk.cli.officers", "maildesk.cli.rules", "maildesk.cli.deadlines",
@@ -75,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     except MaildeskError as exc:
         print(f"maildesk: {exc}", file=sys.stderr)
         return 2
+    except DBAPIError as exc:
+        # One clear line, never a traceback (and never the URL's password: only the driver's message).
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(getattr(exc, "orig", exc)).strip() else type(exc).__name__
+        print(f"maildesk: the database is unavailable: {reason}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -32,7 +32,7 @@ from maildesk.outbound import outbox
 from maildesk.rules.refs import find_ticket_ref
 from maildesk.rules.screen import repeated, screen
 from maildesk.rules.tokens import verified_ref
-from maildesk.store.models import Address, IngestFailure, MailboxState, Message, Outbox, Ticket
+from maildesk.store.models import Event, Address, IngestFailure, MailboxState, Message, Outbox, Ticket
 
 log = logging.getLogger(__name__)
 REPEAT_DAYS = 3  # how far back a word-for-word repeat marks an autoresponder
@@ -109,6 +109,20 @@ def distinct_key(session: Session, office: str, m: ParsedMessage) -> ParsedMessa
     return m if same else dataclasses.replace(m, key_suffix=m.fingerprint[:16])
 
 
+def _still_bouncing(session: Session, office: str, address: str, m: ParsedMessage, human: bool, now) -> bool:
+    """Whether automatic mail to this address is held back. A person writing from the very address that
+    bounced shows the mailbox works again, so the mark is lifted (and audited)."""
+    row = session.scalar(select(Address).where(Address.office == office, Address.email == address))
+    if row is None or not row.bouncing:
+        return False
+    if human and m.sender == address:
+        row.bouncing = False
+        session.add(Event(office=office, at=now, kind="address_recovered", actor=address,
+                          data={"email": address, "bounced_at": row.bounced_at.isoformat() if row.bounced_at else None}))
+        return False
+    return True
+
+
 def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arrival, now: datetime,
                     parsed: ParsedMessage | None = None, classified: dict | None = None) -> str:
     """Store and act on one message inside the caller's transaction. Returns what it became.
@@ -121,8 +135,8 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
     ticket = find_thread(session, od.key, m)
     officer = charter.officer_by_email(m.sender)
     vref = verified_ref(desk.secret, od.key, officer.key, m.thread_ids, (*m.to, *m.cc)) if officer else None
-    bouncing = session.scalar(select(Address.bouncing).where(Address.office == od.key,
-                                                             Address.email == (m.reply_to or m.sender))) or False
+    screened = screen(m, charter.desk_addresses()) or repeat_screen(session, ticket, m, now, officer is not None)
+    bouncing = _still_bouncing(session, od.key, m.reply_to or m.sender, m, screened is None, now)
     situation = core.Situation(
         message=m,
         now=now,
@@ -131,8 +145,8 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
         officer=officer,
         verified_ref=vref,
         auth_failed=auth_failed(m, charter.office.authserv_id),
-        screen=screen(m, charter.desk_addresses()) or repeat_screen(session, ticket, m, now, officer is not None),
-        sender_bouncing=bool(bouncing),
+        screen=screened,
+        sender_bouncing=bouncing,
     )
     classification = None
     if situation.screen is None and (ticket is None or (officer is not None and vref != ticket.ref)
@@ -229,6 +243,14 @@ def ingest_office(desk: Desk, od: OfficeDesk, source=None, progress=None, still_
     if source is None:
         with connected(od.settings.mailbox, desk.settings.ca_file, od.settings.processed_folder) as src:
             return ingest_office(desk, od, src, progress, still_mine)
+    try:
+        return _ingest_from(desk, od, source, progress, still_mine, report)
+    except SourceError as exc:
+        exc.report = report  # what was committed before the mailbox went away still counts
+        raise
+
+
+def _ingest_from(desk: Desk, od: OfficeDesk, source, progress, still_mine, report: IngestReport) -> IngestReport:
     mailbox = source.identity
     uidvalidity = source.uidvalidity()
     with desk.sessions.begin() as s:
@@ -399,7 +421,9 @@ def ingest_all(desk: Desk, progress=None) -> list[IngestReport]:
         try:
             reports.append(ingest_office(desk, od, progress=progress))
         except SourceError as exc:
-            reports.append(IngestReport(od.key, error=str(exc)))
+            report = getattr(exc, "report", None) or IngestReport(od.key)
+            report.error = str(exc)
+            reports.append(report)
             record_failure(desk, od, str(exc))
     return reports
 

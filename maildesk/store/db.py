@@ -34,6 +34,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    if url.startswith("postgresql"):
+        # A lock held too long (a stuck migration, a manual query) fails the cycle, which is retried,
+        # instead of stalling the worker forever.
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c lock_timeout=30000"})
     return create_engine(url, pool_pre_ping=True)
 
 

@@ -160,11 +160,19 @@ def test_a_bounced_acknowledgement_joins_its_ticket_and_silences_further_acks(ma
     assert bouncing(maildesk, "gone@example.com")
     assert len(sent_mail(maildesk, "ack")) == 1  # no answer to the bounce
 
-    # The same address writes again: recorded as a new ticket, the officer is told, no acknowledgement.
+    # Robots writing on that ticket's behalf get nothing more while the address bounces.
+    deliver(maildesk, make_mail(sender="postmaster@example.com", subject="Re: x", message_id="<g1b@example.com>",
+                                In_Reply_To=email.message_from_bytes(ack)["Message-ID"]), "2b.p")
+    assert len(sent_mail(maildesk, "ack")) == 1
+
+    # The citizen writes again from that very address: the mailbox works, so the mark is lifted (audited)
+    # and the new request is acknowledged like any other.
     deliver(maildesk, make_mail(sender="gone@example.com", subject="Another", message_id="<g2@example.com>"), "3.b")
     with maildesk.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Ticket)) == 2
-    assert len(sent_mail(maildesk, "ack")) == 1 and len(sent_mail(maildesk, "notice")) == 2
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "address_recovered")) == 1
+    assert not bouncing(maildesk, "gone@example.com")
+    assert len(sent_mail(maildesk, "ack")) == 2 and len(sent_mail(maildesk, "notice")) == 2
 
 
 def test_a_bounce_of_the_officer_notice_or_a_delay_report_does_not_mark_the_citizen(maildesk):
