@@ -130,6 +130,7 @@ class _Compiled:
 
 
 _MODES = ("bn", "en", "banglish")
+_JOIN_MIN = 5  # letters in a word typed in two before the halves are read as one word
 
 
 def _word_key(word: str, mode: str) -> str:
@@ -265,6 +266,16 @@ class Classifier:
                     if end is None:
                         continue
                 found.setdefault((rule.index, i, end), _Found(rule, i, end, where))
+        # A one-word rule also matches the word typed in two: "ই মেইল" = ইমেইল, "web site" = website.
+        # Only halves of two letters or more making five or more, never a `*` pattern: "না কি" is not
+        # নাকি, and the Banglish ending in "website e dite hobe" is not the e of "edit".
+        for i in range(n - 1):
+            a, b = tokens[i].text, tokens[i + 1].text
+            if a.isascii() != b.isascii() or min(len(a), len(b)) < 2 or len(a) + len(b) < _JOIN_MIN:
+                continue
+            for rule, mode, joined in self._token(a + b).starts:
+                if not joined and len(rule.patterns) == 1 and isinstance(rule.patterns[0], str):
+                    found.setdefault((rule.index, i, i + 2), _Found(rule, i, i + 2, where))
         return list(found.values())
 
     def _extend(self, rule: _Compiled, mode: str, tokens: list[_Token], i: int, n: int) -> int | None:

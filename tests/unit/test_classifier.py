@@ -103,6 +103,16 @@ def test_a_phrase_also_matches_typed_as_one_word(clf):
 # --- scoring -------------------------------------------------------------------------------------
 
 
+def test_a_one_word_rule_also_matches_the_word_typed_in_two():
+    c = Classifier.from_charter({"services": {"2.2.2": {"keywords": {
+        "en": ["website: 3", "edit: 3"], "bn": ["ওয়েবসাইট: 3", "নাকি: 3"]}}}}, "c.yaml")
+    assert c.classify("", "our web site is old").score == 3
+    assert c.classify("", "অফিসের ওয়েব সাইটে নোটিশ").score == 3
+    # halves of one letter are endings or particles, and two short particles do not make a word
+    assert c.classify("", "website e dite hobe").score == 3  # "website" only, not "edit"
+    assert c.classify("", "জানি না কি হবে").score == 0
+
+
 def test_a_subject_match_weighs_more_than_a_body_match(clf):
     in_subject = clf.classify("ল্যাব", "")
     in_body = clf.classify("", "ল্যাব")
