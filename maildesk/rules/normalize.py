@@ -27,6 +27,8 @@ __all__ = [
     "en_stems",
     "banglish_key",
     "banglish_stems",
+    "bn_standard",
+    "banglish_standard",
     "DEFAULT_BN_SUFFIXES",
 ]
 
@@ -170,11 +172,35 @@ def _strip(word: str, suffixes: tuple[str, ...], depth: int, min_len: int, out: 
                 _strip(stem, suffixes, depth - 1, min_len, out, after_vowel)
 
 
+# Spoken Bengali makes the present continuous with -তেছে/-তাছে/-তেসে (করতেছে, চলতাছে, হইতেছে,
+# পারতেছি) where the rules are written in the standard -ছে/-চ্ছে (করছে, চলছে, হচ্ছে, পারছি).
+_BN_CONTINUOUS = re.compile("(\u09a4[\u09c7\u09be](?:\u099b|\u09b8)([\u09c7\u09bf]))$")  # তে/তা + ছ/স + ে/ি
+
+
+def bn_standard(word: str) -> str | None:
+    """The standard form of a colloquial continuous verb (করতেছে -> করছে, হইতেছে -> হচ্ছে), else None."""
+    m = _BN_CONTINUOUS.search(word)
+    if not m or m.start() < 1:
+        return None
+    stem, end = word[: m.start()], m.group(2)
+    if stem.endswith("ই") and len(stem) > 1:  # হই, যাই, পাই: হচ্ছে, যাচ্ছে, পাচ্ছি
+        return stem[:-1] + "চ্ছ" + end
+    if stem[-1] in _VOWELS:  # দি, নি: দিচ্ছে, নিচ্ছে
+        return stem + "চ্ছ" + end
+    return stem + "ছ" + end  # কর, চল, পার: করছে, চলছে, পারছি
+
+
 def bn_stems(word: str, suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES) -> frozenset[str]:
-    """The folded word and every stem left after taking off up to three known suffixes."""
+    """The folded word and every stem left after taking off up to three known suffixes; a colloquial
+    continuous verb also gives its standard form."""
     folded = fold_bn(word)
     out = {folded}
-    _strip(folded, _suffix_table(tuple(suffixes)), 3, 2, out, _AFTER_VOWEL_ONLY_FOLDED)
+    table = _suffix_table(tuple(suffixes))
+    _strip(folded, table, 3, 2, out, _AFTER_VOWEL_ONLY_FOLDED)
+    standard = bn_standard(folded)
+    if standard:
+        out.add(standard)
+        _strip(standard, table, 3, 2, out, _AFTER_VOWEL_ONLY_FOLDED)
     return frozenset(out)
 
 
@@ -239,10 +265,34 @@ def banglish_key(word: str) -> str:
     return _RUNS.sub(r"\1", w)  # after the vowel mapping, so "nei" -> "nai", "hoy" -> "hai"
 
 
+# The same continuous verb typed in Latin letters: kortese/korteche -> korche, hoitese -> hocche,
+# paitesi -> pacchi, diteche -> dicche.
+_BL_CONTINUOUS = re.compile(r"t[ae](?:ch|ss?)([ei])$")
+
+
+def banglish_standard(word: str) -> str | None:
+    """The standard Banglish form of a colloquial continuous verb (kortese -> korche), else None."""
+    m = _BL_CONTINUOUS.search(word)
+    if not m or m.start() < 2:
+        return None
+    stem, end = word[: m.start()], m.group(1)
+    if stem[-1] == "i" and stem[-2] in "aeou":  # hoi, jai, pai
+        return stem[:-1] + "cch" + end
+    if stem[-1] in "aeiou":  # di, ni
+        return stem + "cch" + end
+    return stem + "ch" + end
+
+
 @lru_cache(maxsize=65536)
 def banglish_stems(word: str) -> frozenset[str]:
-    """The key of a Latin word and the keys left after taking off up to two Banglish endings."""
+    """The key of a Latin word and the keys left after taking off up to two Banglish endings; a
+    colloquial continuous verb also gives the key of its standard form."""
     key = banglish_key(word)
     out = {key}
     _strip(key, _BL_TAILS, 2, 3, out)
+    standard = banglish_standard(word)
+    if standard:
+        skey = banglish_key(standard)
+        out.add(skey)
+        _strip(skey, _BL_TAILS, 2, 3, out)
     return frozenset(out)

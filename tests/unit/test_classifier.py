@@ -103,6 +103,13 @@ def test_a_phrase_also_matches_typed_as_one_word(clf):
 # --- scoring -------------------------------------------------------------------------------------
 
 
+def test_spoken_verb_forms_match_rules_written_in_the_standard_form():
+    c = Classifier.from_charter({"services": {"2.2.5": {"keywords": {
+        "bn": ["কাজ করছে না: 3"], "banglish": ["kaj korche na: 3"]}}}}, "c.yaml")
+    assert c.classify("", "অফিসের প্রিন্টার কাজ করতেছে না").score == 3
+    assert c.classify("", "printer kaj kortese na").score == 3
+
+
 def test_a_one_word_rule_also_matches_the_word_typed_in_two():
     c = Classifier.from_charter({"services": {"2.2.2": {"keywords": {
         "en": ["website: 3", "edit: 3"], "bn": ["ওয়েবসাইট: 3", "নাকি: 3"]}}}}, "c.yaml")

@@ -6,7 +6,9 @@ from hypothesis import given, strategies as st
 
 from maildesk.rules.normalize import (
     banglish_key,
+    banglish_standard,
     banglish_stems,
+    bn_standard,
     bn_stems,
     en_stems,
     fold_bn,
@@ -108,6 +110,19 @@ def test_process_and_basis_endings_of_formal_bengali_come_off():
     assert "হালনাগাদ" in bn_stems("হালনাগাদকরণ") and "হালনাগাদ" in bn_stems("হালনাগাদকরণে")
     assert "অনলাইন" in bn_stems("অনলাইনকরন")
     assert "ডাটাবেজ" in bn_stems("ডাটাবেজভিত্তিক")
+
+
+def test_a_colloquial_continuous_verb_also_has_its_standard_form():
+    assert "করছে" in bn_stems("করতেছে") and "চলছে" in bn_stems("চলতাছে")
+    assert "হচ্ছে" in bn_stems("হইতেছে") and "যাচ্ছে" in bn_stems("যাইতাছে") and "পারছি" in bn_stems("পারতেছি")
+    assert "দিচ্ছে" in bn_stems("দিতেছে") and "করছি" in bn_stems("করতেসি")
+    assert banglish_key("korche") in banglish_stems("kortese")
+    assert banglish_key("hocche") in banglish_stems("hoitese")
+    assert banglish_key("pacchi") in banglish_stems("paitesi")
+    assert banglish_key("cholche") in banglish_stems("cholteche")
+    # words that only end in the same letters are left as they are
+    assert bn_stems("পরিবেশ") == {fold_bn("পরিবেশ")}
+    assert bn_standard("তেছে") is None and banglish_standard("tese") is None
 
 
 def test_words_that_merely_start_like_a_stem_are_not_that_word():
