@@ -24,6 +24,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from maildesk.ingest.parse import ParsedMessage, ParseError, parse_message
 
@@ -138,26 +139,44 @@ def _charter_print(od) -> str:
 
 
 def prepare(od, raws: list[bytes]) -> list[Prepared] | None:
-    """Parse and classify `raws` in parallel; None when it does not pay (the caller parses inline).
+    """Parse and classify `raws` in parallel; None when it does not pay (the caller parses inline)."""
+    return prepare_async(od, raws)()
+
+
+def prepare_async(od, raws: list[bytes]) -> Callable[[], list[Prepared] | None]:
+    """Start parsing `raws` in the pool and return at once; calling the result waits for it. The ingest
+    cycle starts the next batch this way before it stores the current one, so parsing and storing overlap.
 
     Never raises for a message; a broken pool (a child killed) gives None and the caller goes on inline.
     """
-    global _broken
     size = workers()
     if size < 2 or len(raws) < MIN_PARALLEL or _broken:
-        return None
+        return lambda: None
     path, expected = str(od.charter.path), _charter_print(od)
     try:
         pool = _get_pool(size)
         futures = [pool.submit(_prepare_many, raws[i:i + CHUNK], path, expected)
                    for i in range(0, len(raws), CHUNK)]
-        out: list[Prepared] = []
-        for f in futures:
-            out.extend(f.result())
-        return out
     except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError) as exc:
-        log.warning("parallel parsing unavailable, parsing in this process from now on: %s",
-                    " ".join(str(exc).split())[:300])
-        _broken = True
-        shutdown()
-        return None
+        _give_up(exc)
+        return lambda: None
+
+    def result() -> list[Prepared] | None:
+        try:
+            out: list[Prepared] = []
+            for f in futures:
+                out.extend(f.result())
+            return out
+        except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError) as exc:
+            _give_up(exc)
+            return None
+
+    return result
+
+
+def _give_up(exc: Exception) -> None:
+    global _broken
+    log.warning("parallel parsing unavailable, parsing in this process from now on: %s",
+                " ".join(str(exc).split())[:300])
+    _broken = True
+    shutdown()
