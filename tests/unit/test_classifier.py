@@ -19,6 +19,7 @@ CHARTER = ROOT / "config" / "charter.yaml"
 CORPUS_DEV = ROOT / "tests" / "data" / "corpus-dev"
 OWN_MAIL = ROOT / "tests" / "data" / "classify"
 ROUND2 = ROOT / "tests" / "data" / "classify-round2"
+BLIND1 = ROOT / "tests" / "data" / "holdout-blind"
 
 
 def mini(services=None, **classifier):
@@ -400,6 +401,25 @@ def test_the_shipped_charter_has_rules_for_all_14_services(shipped):
     # ...but a terse fault report that ends with thanks is a request
     ("Printer", "The office printer is not working. Thanks", "2.2.5"),
     ("", "স্যার, অফিসের প্রিন্টার নষ্ট। ধন্যবাদ।", "2.2.5"),
+    # a projector is not a project; a fault or a purchase at a UDC or a school lab is the place's service
+    ("প্রজেক্টর", "মিটিং রুমের প্রজেক্টর ল্যাপটপের সাথে কানেক্ট হয় না, নো সিগন্যাল দেখায়।", "2.2.5"),
+    ("bangla font", "sir, UDC er notun laptop e bangla font nai, install hoy na", "2.2.9"),
+    ("", "স্যার ল্যাবের ওয়াইফাই কাজ করছে না, রাউটারে লাল বাতি জ্বলে। আইসিটি শিক্ষক", "2.2.7"),
+    # the lab's name in the subject does not make "when will our school get one" lab support
+    ("শেখ রাসেল ডিজিটাল ল্যাব প্রাপ্তির বিষয়ে", "আমাদের বিদ্যালয় পরবর্তী পর্যায়ের তালিকায় অন্তর্ভুক্ত "
+     "হয়েছে কিনা এবং কবে নাগাদ ল্যাব স্থাপন হবে জানাবেন।", "2.1.3"),
+    ("স্কুলে কম্পিউটার ল্যাব", "আমাদের স্কুলে এখনো কোনো কম্পিউটার ল্যাব নেই। কীভাবে আবেদন করতে পারি?", "2.1.3"),
+    # training ON e-Nothi is 2.2.3, not general staff training; a signature certificate is 2.2.8
+    ("ই-নথি প্রশিক্ষণের অধিযাচন", "কর্মকর্তা ও কর্মচারীগণকে ই-নথি বিষয়ে প্রশিক্ষণ আয়োজনের জন্য অধিযাচন পাঠানো হলো।",
+     "2.2.3"),
+    ("", "ডিজিটাল সার্টিফিকেট দিয়ে ই-নথিতে পত্রে স্বাক্ষর করতে চাই, টোকেন কোথায় পাব?", "2.2.8"),
+    # a social-services allowance database is automation, not a project's allowance
+    ("Software for allowance beneficiary records", "We keep old-age and widow allowance beneficiaries in Excel "
+     "files. We would like a database or web application to enter changes and generate reports.", "2.2.4"),
+    # asking the office to give a device, other offices' programmes: out of scope
+    ("laptop dorkar", "ami gorib chatro, laptop kinte parchi na. apnader office theke amake ekta laptop dite "
+     "parben?", None),
+    ("সার ও বীজ প্রাপ্তির আবেদন", "এ বছর সরকারি প্রণোদনার সার ও বীজ পাইনি। আমার নাম তালিকায় অন্তর্ভুক্ত করুন।", None),
 ])
 def test_shipped_rules_follow_the_boundary_table(shipped, subject, body, service):
     assert shipped.classify(subject, body).service == service
@@ -441,6 +461,15 @@ def test_round_two_mail(shipped):
     report = evaluate(_corpus(ROUND2, shipped))
     assert report.total == 97 and len(report.labels) == 15
     assert report.accuracy >= 0.95 and report.macro_f1 >= 0.95, report.to_text()  # measured 1.000 / 1.000
+    assert report.confident_out_of_scope == []
+
+
+def test_first_blind_set_now_used_as_development_mail(shipped):
+    # 150 messages by another author; blind until round 3 (0.907 / 0.916), then used for tuning, so this
+    # guards against regressions. Unseen mail is measured on holdout-blind2, which no test reads.
+    report = evaluate(_corpus(BLIND1, shipped))
+    assert report.total == 150 and len(report.labels) == 15
+    assert report.accuracy >= 0.97 and report.macro_f1 >= 0.97, report.to_text()  # measured 1.000 / 1.000
     assert report.confident_out_of_scope == []
 
 
