@@ -5,7 +5,14 @@ Scoring, in words a clerk can check against the explanation stored on the ticket
     `reply_subject_weight` for a "Re:"/"Fwd:" subject) and once for the body, however often the
     words repeat;
   * where a longer phrase and a shorter one match the same words, only the longer phrase counts;
+  * a one-word rule also matches the word typed in two ("web site" = website, "ই মেইল" = ইমেইল);
+  * with `damp_parts`, a body rule whose words lie inside a longer rule of the same service that
+    counted elsewhere adds nothing ("শেখ রাসেল" after "শেখ রাসেল ডিজিটাল ল্যাব");
   * a service's `not` words take their weight off that service and cancel its rules on those words;
+  * with `body_overrules_subject`, a service whose body score is below zero (its `not` words there
+    outweigh its own) gets its subject words at body weight;
+  * `absorb` lets a place with its own service (a school lab, a UDC) take over the score of general
+    services (a device fault, a line, buying advice) once it reaches `min_score` by its own words;
   * the `classifier.out_of_scope` words score for "none" (the office does not handle it);
   * the best service wins only with at least `min_score` and a lead of `min_margin` over the
     runner-up and over the out-of-scope score; otherwise the message goes to triage (service None);
