@@ -190,6 +190,18 @@ def bn_standard(word: str) -> str | None:
     return stem + "ছ" + end  # কর, চল, পার: করছে, চলছে, পারছি
 
 
+# The verbs of a fault report come in two aspects that say the same thing before "না": হয় না / হচ্ছে
+# না, নেয় না / নিচ্ছে না. A word in one aspect also stands for the other, so a rule written with either
+# matches both. The list is closed: only verbs whose two forms differ by more than an ending.
+_BN_ASPECT_PAIRS = (
+    ("হয়", "হচ্ছে"), ("করে", "করছে"), ("চলে", "চলছে"), ("নেয়", "নিচ্ছে"), ("খোলে", "খুলছে"),
+    ("আসে", "আসছে"), ("যায়", "যাচ্ছে"), ("দেখায়", "দেখাচ্ছে"), ("ধরে", "ধরছে"), ("টানে", "টানছে"),
+    ("জ্বলে", "জ্বলছে"), ("পারি", "পারছি"), ("পায়", "পাচ্ছে"), ("দেয়", "দিচ্ছে"),
+)
+_BN_ASPECT = {fold_bn(normalize(a)): fold_bn(normalize(b)) for a, b in _BN_ASPECT_PAIRS}
+_BN_ASPECT.update({b: a for a, b in list(_BN_ASPECT.items())})
+
+
 def bn_stems(word: str, suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES) -> frozenset[str]:
     """The folded word and every stem left after taking off up to three known suffixes; a colloquial
     continuous verb also gives its standard form."""
@@ -201,6 +213,7 @@ def bn_stems(word: str, suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES) -> froz
     if standard:
         out.add(standard)
         _strip(standard, table, 3, 2, out, _AFTER_VOWEL_ONLY_FOLDED)
+    out.update(_BN_ASPECT[f] for f in list(out) if f in _BN_ASPECT)
     return frozenset(out)
 
 
@@ -283,6 +296,22 @@ def banglish_standard(word: str) -> str | None:
     return stem + "ch" + end
 
 
+# The same two aspects typed in Latin letters (hoy na / hocche na, kore na / korche na), as keys.
+_BL_ASPECT_PAIRS = (
+    ("hoy", "hocche"), ("kore", "korche"), ("chole", "cholche"), ("ashe", "ashche"), ("jay", "jacche"),
+    ("dekhay", "dekhacche"), ("dhore", "dhorche"), ("tane", "tanche"), ("jole", "jolche"), ("pari", "parchi"),
+)  # not ney/nicche (the key of ney is that of nai), nor khole/khulche (that of khola, "open")
+_BL_ASPECT: dict[str, str] = {}
+
+
+def _bl_aspect() -> dict[str, str]:
+    if not _BL_ASPECT:
+        for a, b in _BL_ASPECT_PAIRS:
+            ka, kb = banglish_key(a), banglish_key(b)
+            _BL_ASPECT[ka], _BL_ASPECT[kb] = kb, ka
+    return _BL_ASPECT
+
+
 @lru_cache(maxsize=65536)
 def banglish_stems(word: str) -> frozenset[str]:
     """The key of a Latin word and the keys left after taking off up to two Banglish endings; a
@@ -295,4 +324,6 @@ def banglish_stems(word: str) -> frozenset[str]:
         skey = banglish_key(standard)
         out.add(skey)
         _strip(skey, _BL_TAILS, 2, 3, out)
+    aspect = _bl_aspect()
+    out.update(aspect[k] for k in list(out) if k in aspect)
     return frozenset(out)
