@@ -40,7 +40,11 @@ def test_demo_runs_twice_without_duplicates_and_tickets_lists_them(tmp_path):
     data = json.loads(shown.stdout)
     assert data["ref"] == rows[0]["ref"] and data["messages"][0]["kind"] == "citizen"
     assert {e["kind"] for e in data["events"]} >= {"opened"}
-    assert {o["kind"] for o in data["outbox"]} == {"ack", "notice"}
+    # The demo plays the officer once: a reply to the first notice, relayed to the citizen and confirmed.
+    assert {o["kind"] for o in data["outbox"]} == {"ack", "notice", "relay", "confirm"}
+    assert data["status"] == "scheduled"
+    assert [m["kind"] for m in data["messages"]] == ["citizen", "officer"]
+    assert "#status" not in data["messages"][1]["text"] and "> " not in data["messages"][1]["text"]
 
 
 def test_classify_prints_one_json_object_per_file():
