@@ -98,23 +98,47 @@ _ATTRIBUTION = re.compile(r"^(on\b.{0,300}\bwrote|.{0,300}লিখেছেন)
 _ON_LINE = re.compile(r"^on\s.{6,}", re.IGNORECASE)
 _WROTE_END = re.compile(r"\bwrote:\s*$", re.IGNORECASE)
 _REPLY_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|sv|wg)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+_FORWARD_PREFIX = re.compile(r"^\s*(fw|fwd|wg)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 _ORIGINAL = re.compile(r"^-{3,}\s*(original message|forwarded message)\s*-{3,}$", re.IGNORECASE)
+# Where a forwarded message starts: Gmail (English and Bengali UI), Apple Mail, Thunderbird.
+_FORWARDED = re.compile(r"^(-{3,}\s*(forwarded message|original message|ফরওয়ার্ড করা (মেসেজ|বার্তা))\s*-{3,}"
+                        r"|begin forwarded message:?)$", re.IGNORECASE)
+_OUTLOOK_ORIGINAL = re.compile(r"^-{3,}\s*original message\s*-{3,}$", re.IGNORECASE)
+# The header block a client writes above the forwarded text: who, when, to whom, the old subject.
+_FORWARD_HEADER = re.compile(r"^\W{0,2}(from|sent|date|to|cc|bcc|subject|reply-to|প্রেরক|প্রতি|তারিখ|প্রাপক|বিষয়)"
+                             r"\W{0,2}\s*:", re.IGNORECASE)
 
 
-def strip_quoted_for_classification(text: str | None) -> str:
+def strip_quoted_for_classification(text: str | None, keep_forwarded: bool = False,
+                                    forward: bool = False) -> str:
     """Drop '>' quoted lines and everything from a '-- ' signature or an "On ... wrote:" line on.
 
     Conservative on purpose: it only cuts at markers that mail clients put there, so the citizen's own
     words are never lost; earlier messages and signatures must not decide the routing.
+
+    With `keep_forwarded`, a forwarded message is not an earlier message: the forwarder's line says
+    what is wanted and the forwarded text says what it is about, so both are kept, without the
+    From/Date/To/Subject block the mail client puts above the forwarded text. Gmail's and Apple
+    Mail's forward markers always start a forward; Outlook's "-----Original Message-----" does
+    only when the subject says the message is forwarded (`forward`: "Fw:"/"Fwd:"), because Outlook
+    puts the same line above a quoted reply.
     """
     if not text:
         return ""
     lines = text.splitlines()
     out: list[str] = []
+    header = False  # inside the header block of a forwarded message
     for i, line in enumerate(lines):
         stripped = line.strip()
+        if header:
+            if not stripped or _FORWARD_HEADER.match(stripped):
+                continue
+            header = False
         if line.rstrip("\r\n") in ("-- ", "--"):
             break
+        if keep_forwarded and _FORWARDED.match(stripped) and (forward or not _OUTLOOK_ORIGINAL.match(stripped)):
+            header = True
+            continue
         if _ORIGINAL.match(stripped) or _ATTRIBUTION.match(stripped):
             break
         if _ON_LINE.match(stripped) and i + 1 < len(lines) and _WROTE_END.search(lines[i + 1]) \
@@ -378,7 +402,8 @@ class Classifier:
     def classify(self, subject: str | None, text: str | None, html: str | None = None) -> Classification:
         """Classify one message. `text` is the plain body; `html` is used when there is no plain text."""
         body = text if text and text.strip() else html_to_text(html)
-        body = strip_quoted_for_classification(body)
+        forward = bool(subject and _FORWARD_PREFIX.match(subject))
+        body = strip_quoted_for_classification(body, self.settings.read_forwarded, forward)
         toks = {"subject": [self._token(t) for t in tokenize(subject)],
                 "body": [self._token(t) for t in tokenize(body)]}
         if len(self._cache) > 200_000:  # bound memory in a long-running process

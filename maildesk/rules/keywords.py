@@ -57,6 +57,7 @@ class Settings:
     damp_parts: bool = False  # a rule inside a longer rule of the same service that counted elsewhere adds nothing
     body_overrules_subject: bool = False  # a body that argues against a service takes away its subject bonus
     absorb: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (place service, general services it takes over)
+    read_forwarded: bool = False  # a forwarded message's text counts with the forwarder's own words
     bn_suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES
 
 
@@ -85,7 +86,7 @@ _SETTINGS_NUMBERS = {
     "confident_margin": (0.0, 100.0),
     "ranking_size": (1, 14),
 }
-_SETTINGS_FLAGS = ("damp_parts", "body_overrules_subject")
+_SETTINGS_FLAGS = ("damp_parts", "body_overrules_subject", "read_forwarded")
 _CLASSIFIER_KEYS = set(_SETTINGS_NUMBERS) | set(_SETTINGS_FLAGS) | {"out_of_scope", "bn_suffixes", "thanks_only",
                                                                     "absorb"}
 THANKS = "thanks"  # Term.service of the thank-you words

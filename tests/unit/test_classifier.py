@@ -276,6 +276,40 @@ def test_ordinary_lines_are_kept():
     assert strip_quoted_for_classification(text) == text
 
 
+def test_a_forwarded_message_is_read_without_its_header_block():
+    gmail = ("Please arrange this for our staff.\n\n---------- Forwarded message ---------\n"
+             "From: District Office <d@x.gov.bd>\nDate: Tue, 14 May 2024\nSubject: e-nothi\nTo: <a@x.gov.bd>\n\n"
+             "All offices must start e-nothi.\n> quoted in the forward\n-- \nsignature")
+    assert strip_quoted_for_classification(gmail, keep_forwarded=True) == (
+        "Please arrange this for our staff.\n\nAll offices must start e-nothi.")
+    # without keep_forwarded the forward is cut as before
+    assert strip_quoted_for_classification(gmail) == "Please arrange this for our staff."
+    apple = "see below\nBegin forwarded message:\n\nFrom: X\nSubject: lab\n\nthe lab is down"
+    assert strip_quoted_for_classification(apple, keep_forwarded=True) == "see below\nthe lab is down"
+    bengali = "দেখুন\n---------- ফরওয়ার্ড করা মেসেজ ---------\nপ্রেরক: X\nবিষয়: ল্যাব\nল্যাব নষ্ট"
+    assert strip_quoted_for_classification(bengali, keep_forwarded=True) == "দেখুন\nল্যাব নষ্ট"
+
+
+def test_outlooks_original_message_line_is_a_forward_only_under_a_forward_subject():
+    text = "FYI, please help\n\n-----Original Message-----\nFrom: X\nSent: Sunday\nSubject: y\n\nthe line is down"
+    assert strip_quoted_for_classification(text, keep_forwarded=True) == "FYI, please help"  # a quoted reply
+    assert strip_quoted_for_classification(text, keep_forwarded=True, forward=True) == (
+        "FYI, please help\n\nthe line is down")
+    # an "On ... wrote:" reply inside the forwarded text is still an earlier message
+    nested = "see below\n---------- Forwarded message ---------\nFrom: X\n\nnew text\nOn Mon, X wrote:\nold"
+    assert strip_quoted_for_classification(nested, keep_forwarded=True) == "see below\nnew text"
+
+
+def test_read_forwarded_lets_the_forwarded_text_route_the_message():
+    body = "Please see below.\n\n---------- Forwarded message ---------\nFrom: Head teacher\n\nOur digital lab is down."
+    assert Classifier.from_charter(mini(), "mini.yaml").classify("Fwd: help", body).service is None
+    reader = Classifier.from_charter(mini(read_forwarded=True), "mini.yaml")
+    c = reader.classify("Fwd: help", body)
+    assert c.service == "2.2.7" and ("digital lab", "body") in {(m.rule_term, m.where) for m in c.matched}
+    with pytest.raises(ConfigError):
+        Classifier.from_charter(mini(read_forwarded="yes"), "mini.yaml")
+
+
 def test_quoted_words_do_not_route_the_message(clf):
     c = clf.classify("Re: help", "Thanks, see you.\n\nOn Mon, 2 Mar 2026, Desk <d@x.gov.bd> wrote:\n> e-nothi e-nothi")
     assert c.matched == ()
