@@ -342,6 +342,7 @@ class CapturedMail:
     rcpt_tos: tuple[str, ...]
     data: bytes
     mail_options: tuple[str, ...] = ()
+    at: float = field(default_factory=time.monotonic, compare=False)  # when DATA was accepted (monotonic)
 
     def message(self) -> EmailMessage:
         return email.message_from_bytes(self.data, policy=policy.default)
@@ -442,6 +443,19 @@ class SmtpCapture:
             if not self._cond.wait_for(lambda: len(self.messages) >= count, timeout=timeout):
                 raise AssertionError(f"SMTP capture got {len(self.messages)} messages in {timeout}s, wanted {count}")
             return list(self.messages)
+
+    def wait_until(self, predicate, timeout: float = 5.0) -> CapturedMail:
+        """Block until an accepted message satisfies `predicate(CapturedMail)`; returns the first that does."""
+        found: list[CapturedMail] = []
+
+        def check() -> bool:
+            found[:] = [m for m in self.messages if predicate(m)][:1]
+            return bool(found)
+
+        with self._cond:
+            if not self._cond.wait_for(check, timeout=timeout):
+                raise AssertionError(f"no matching message among {len(self.messages)} in {timeout}s")
+            return found[0]
 
     def clear(self) -> None:
         with self._cond:

@@ -122,13 +122,32 @@ class ImapSource:
             return False
         try:
             self.client.idle()
+            # Mail that arrived while we were not idling is announced right after "+ idling", often in the
+            # same packet: imaplib's reader then already holds it, and idle_check()'s poll() on the socket
+            # would not see it until the timeout.
+            early = self._already_read()
             try:
-                responses = self.client.idle_check(timeout=timeout)
+                responses = [] if early else self.client.idle_check(timeout=timeout)
             finally:
-                self.client.idle_done()
+                _text, late = self.client.idle_done()  # mail announced while leaving IDLE counts too
         except Exception as exc:
             raise SourceError(f"{self.endpoint.safe}: IDLE failed: {_describe(exc)}") from exc
-        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+        return early or any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in (*responses, *late))
+
+    def _already_read(self) -> bool:
+        """Whether server data waits in imaplib's buffered reader or the TLS layer (never blocks)."""
+        sock = self.client.socket()
+        try:
+            if getattr(sock, "pending", None) and sock.pending():
+                return True
+            timeout = sock.gettimeout()
+            sock.setblocking(False)
+            try:
+                return bool(self.client._imap.file.peek(1))
+            finally:
+                sock.settimeout(timeout)
+        except (OSError, ValueError, AttributeError):  # BlockingIOError, SSLWantReadError: nothing there
+            return False
 
     def close(self) -> None:
         try:

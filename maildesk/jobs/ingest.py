@@ -26,7 +26,7 @@ from maildesk.app import Desk, OfficeDesk
 from maildesk.apply import Applier, Arrival
 from maildesk.ingest.parse import ParsedMessage, ParseError, parse_message
 from maildesk.ingest.sources import SourceError, connected
-from maildesk.jobs.prepare import Prepared, prepare_async
+from maildesk.jobs.prepare import Prepared, Preparing, prepare
 from maildesk.officer import authentication_failed, parse_officer_reply
 from maildesk.outbound import outbox
 from maildesk.rules.refs import find_ticket_ref
@@ -266,21 +266,15 @@ def _ingest_from(desk: Desk, od: OfficeDesk, source, progress, still_mine, repor
     batch = desk.settings.batch_size
     if progress is not None and total:
         progress(0, total)
-    def read(chunk):
-        """Fetch a batch and start parsing it in the pool (jobs/prepare.py) without waiting."""
-        fetched = [(uid, Arrival(mailbox, uidvalidity, str(uid), received_at, raw))
-                   for uid, raw, received_at in _fetch(source, chunk, desk.now())]
-        return fetched, prepare_async(od, [a.raw for _, a in fetched])
-
-    ahead = None  # the next batch, fetched and being parsed while this one is stored
     for start in range(0, total, batch):
         if still_mine is not None and not still_mine():
             log.info("%s: the mailbox lease has passed to another worker; stopping after %d message(s)",
                      od.key, report.seen)
             break
-        fetched, parsed = ahead or read(pending[start:start + batch])
-        ahead = read(pending[start + batch:start + 2 * batch]) if start + batch < total else None
-        done, stop = _store_chunk(desk, od, fetched, report, parsed())
+        fetched = [(uid, Arrival(mailbox, uidvalidity, str(uid), received_at, raw))
+                   for uid, raw, received_at in _fetch(source, pending[start:start + batch], desk.now())]
+        parsing = prepare(od, [a.raw for _, a in fetched])  # in the pool, while earlier groups are stored
+        done, stop = _store_chunk(desk, od, fetched, report, parsing)
         source.mark_done(done)
         if progress is not None:
             progress(min(start + batch, total), total)
@@ -307,17 +301,18 @@ class _Replay(Exception):
 
 
 def _store_chunk(desk: Desk, od: OfficeDesk, fetched: list, report: IngestReport,
-                 prepared: list[Prepared] | None = None) -> tuple[list, bool]:
+                 parsing: Preparing | None = None) -> tuple[list, bool]:
     """Store fetched (uid, Arrival) pairs, up to COMMIT_EVERY per transaction. Returns (UIDs stored, stop).
 
     A group commits together with the cursor past its last message, so a crash leaves all or none of it
     (and the mailbox unflagged). A group that fails for any reason is rolled back and replayed one message
     per transaction (`_one`): one bad message cannot hold back the others."""
-    prepared = prepared or [None] * len(fetched)
+    parsing = parsing or Preparing(None)
     size = max(1, min(desk.settings.batch_size, COMMIT_EVERY))
     done: list = []
     for start in range(0, len(fetched), size):
-        group = [(uid, a, pre) for (uid, a), pre in zip(fetched[start:start + size], prepared[start:start + size])]
+        part = fetched[start:start + size]
+        group = [(uid, a, pre) for (uid, a), pre in zip(part, parsing.take(start, start + len(part)))]
         if len(group) > 1 and _commit_group(desk, od, group, report):
             done += [uid for uid, _, _ in group]
             continue

@@ -24,7 +24,6 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from maildesk.ingest.parse import ParsedMessage, ParseError, parse_message
 
@@ -138,40 +137,44 @@ def _charter_print(od) -> str:
     return cached[1]
 
 
-def prepare(od, raws: list[bytes]) -> list[Prepared] | None:
-    """Parse and classify `raws` in parallel; None when it does not pay (the caller parses inline)."""
-    return prepare_async(od, raws)()
+class Preparing:
+    """Messages being parsed in the pool. `take(start, stop)` waits only for that slice, so the ingest
+    cycle stores the first group of a batch while the pool still parses the next one."""
+
+    def __init__(self, futures: list | None):
+        self.futures = futures  # one future per CHUNK messages; None: parse inline
+
+    def take(self, start: int, stop: int) -> list[Prepared | None]:
+        if self.futures is None:
+            return [None] * (stop - start)
+        try:
+            out: list[Prepared] = []
+            for k in range(start // CHUNK, (stop - 1) // CHUNK + 1):
+                out.extend(self.futures[k].result())
+            first = start - (start // CHUNK) * CHUNK
+            return out[first:first + stop - start]
+        except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError) as exc:
+            _give_up(exc)
+            self.futures = None
+            return [None] * (stop - start)
 
 
-def prepare_async(od, raws: list[bytes]) -> Callable[[], list[Prepared] | None]:
-    """Start parsing `raws` in the pool and return at once; calling the result waits for it. The ingest
-    cycle starts the next batch this way before it stores the current one, so parsing and storing overlap.
+def prepare(od, raws: list[bytes]) -> Preparing:
+    """Start parsing and classifying `raws` in the pool and return at once (inline when it does not pay).
 
-    Never raises for a message; a broken pool (a child killed) gives None and the caller goes on inline.
+    Never raises for a message; a broken pool (a child killed) makes the caller go on inline.
     """
     size = workers()
     if size < 2 or len(raws) < MIN_PARALLEL or _broken:
-        return lambda: None
+        return Preparing(None)
     path, expected = str(od.charter.path), _charter_print(od)
     try:
         pool = _get_pool(size)
-        futures = [pool.submit(_prepare_many, raws[i:i + CHUNK], path, expected)
-                   for i in range(0, len(raws), CHUNK)]
+        return Preparing([pool.submit(_prepare_many, raws[i:i + CHUNK], path, expected)
+                          for i in range(0, len(raws), CHUNK)])
     except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError) as exc:
         _give_up(exc)
-        return lambda: None
-
-    def result() -> list[Prepared] | None:
-        try:
-            out: list[Prepared] = []
-            for f in futures:
-                out.extend(f.result())
-            return out
-        except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError) as exc:
-            _give_up(exc)
-            return None
-
-    return result
+        return Preparing(None)
 
 
 def _give_up(exc: Exception) -> None:

@@ -141,6 +141,8 @@ class Worker:
                 if b"IDLE" not in source.capabilities:
                     log.info("%s: server has no IDLE; polling every %d s", key, settings.poll_seconds)
                     return
+                # Mail that arrived while this connection was being opened raised no IDLE notification.
+                self.ingest(key)
                 while not self.stop_event.is_set() and self.leases.holds(key):
                     if source.wait_for_new(timeout=min(settings.poll_seconds, 25, self.leases.interval)):
                         self.ingest(key)
