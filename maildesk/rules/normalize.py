@@ -28,6 +28,7 @@ __all__ = [
     "banglish_key",
     "banglish_stems",
     "bn_standard",
+    "bn_register_forms",
     "banglish_standard",
     "DEFAULT_BN_SUFFIXES",
 ]
@@ -190,6 +191,95 @@ def bn_standard(word: str) -> str | None:
     return stem + "ছ" + end  # কর, চল, পার: করছে, চলছে, পারছি
 
 
+# Two older or regional ways of writing the same verbs. Formal letters from older senders are often in
+# sadhu bhasha, the literary register: করিতেছে, করিবে, করিতে, করিলে, করিয়াছে, করিয়া, করিল for the
+# standard করছে, করবে, করতে, করলে, করেছে, করে, করল; হইবে, হইতে, হইয়াছে for হবে, হতে, হয়েছে. Spoken
+# Bengali of Netrokona and the haor writes the perfect with -ইছে (হইছে = হয়েছে, পাঠাইছিলাম =
+# পাঠিয়েছিলাম) and the first-person future with -মু (যামু = যাব). A word in these forms also gets the
+# standard form, so rules are written once, in standard Bengali. Each pattern gives extra forms only:
+# a noun that merely ends the same way (গরিব, মিয়া) gets a form no rule uses.
+_C = "[\u0995-\u09b9\u09bc\u09cd\u09ce]"  # a consonant, its nukta or hasanta (ড় য় are sequences here)
+_PERFECT_ENDS = "(ে|ি|েন|িল|িলাম|িলেন|িলে|িলো)"
+
+
+def _bn_literal(text: str) -> str:
+    """A Bengali pattern or word in the text's normal form (NFC, nukta as a sequence), punctuation kept."""
+    return unicodedata.normalize("NFC", text).replace("\u09df", "\u09af\u09bc").replace("\u09dc", "\u09a1\u09bc")
+
+
+_BN_REGISTER: tuple[tuple[re.Pattern, tuple[str, ...]], ...] = tuple(
+    (re.compile(_bn_literal(pattern)), tuple(_bn_literal(r) for r in replacements))
+    for pattern, replacements in (
+        # sadhu continuous: করিতেছে -> করছে (দিতেছে, হইতেছে: bn_standard)
+        (f"^(.+{_C})িতে(ছ[েি]|ছেন|ছিল|ছিলাম|ছিলেন)$", ("\\1\\2",)),
+        # sadhu perfect: করিয়াছে -> করেছে, দিয়াছে -> দিয়েছে; জানাইয়াছি -> জানিয়েছি, হইয়াছে -> হয়েছে
+        (f"^(.+{_C})িয়াছ{_PERFECT_ENDS}$", ("\\1েছ\\2", "\\1িয়েছ\\2")),
+        (f"^(.+)াইয়াছ{_PERFECT_ENDS}$", ("\\1িয়েছ\\2",)),
+        (f"^(.+)ইয়াছ{_PERFECT_ENDS}$", ("\\1য়েছ\\2",)),
+        # spoken perfect: পাঠাইছিলাম -> পাঠিয়েছিলাম, হইছে -> হয়েছে, দিছে -> দিয়েছে
+        (f"^(.+)াইছ{_PERFECT_ENDS}$", ("\\1িয়েছ\\2",)),
+        (f"^(.+)ইছ{_PERFECT_ENDS}$", ("\\1য়েছ\\2",)),
+        (f"^({_C})িছ{_PERFECT_ENDS}$", ("\\1িয়েছ\\2",)),
+        # conjunctive: করিয়া -> করে, দিয়া -> দিয়ে, জানাইয়া -> জানিয়ে, হইয়া -> হয়ে
+        (f"^(.+{_C})িয়া$", ("\\1ে",)),
+        (f"^({_C})িয়া$", ("\\1িয়ে",)),
+        ("^(.+)াইয়া$", ("\\1িয়ে",)),
+        ("^(.+)ইয়া$", ("\\1য়ে",)),
+        # future: করিবে -> করবে, হইবে -> হবে, করিব/করিবো -> করব, spoken হইবো -> হবে, যামু -> যাব
+        (f"^(.+{_C})িবে(ন)?$", ("\\1বে\\2",)),
+        ("^(.+)ইবে(ন)?$", ("\\1বে\\2",)),
+        (f"^(.+{_C})িব(ো)?$", ("\\1ব",)),
+        ("^(.+)ইব(ো)?$", ("\\1ব", "\\1বে")),
+        ("^(.+[^\u09ae])মু$", ("\\1ব",)),
+        # infinitive and conditional: করিতে -> করতে, হইতে -> হতে, করিলে -> করলে, জানাইলে -> জানালে
+        (f"^(.+{_C})িতে$", ("\\1তে",)),
+        ("^(.+)ইতে$", ("\\1তে",)),
+        (f"^(.+{_C})িলে(ন)?$", ("\\1লে\\2",)),
+        ("^(.+)ইলে(ন)?$", ("\\1লে\\2",)),
+        # past: করিল/করিলাম -> করল/করলাম, হইল/হইলো -> হল/হলো
+        (f"^(.+{_C})িল(াম|েন|ো)?$", ("\\1ল\\2",)),
+        ("^(.+)ইল(াম|েন|ো)?$", ("\\1ল\\2",)),
+    )
+)
+# Spoken words of the region that differ by more than an ending: আমরার (our), আপনাগো (your), কইলো
+# (said), হুনলাম (heard), আইছে (came), থাইকা (from). A closed list, folded like the text.
+_BN_REGIONAL_WORDS = {
+    "আমরার": "আমাদের", "আমগো": "আমাদের", "আমাগো": "আমাদের", "আপনাগো": "আপনাদের", "আপনেগো": "আপনাদের",
+    "আপনারার": "আপনাদের", "আপনেরার": "আপনাদের", "তারার": "তাদের", "হেরার": "তাদের", "আমারে": "আমাকে",
+    "কইলো": "বললো", "কইল": "বলল", "কইলেন": "বললেন", "কইছে": "বলেছে", "কইছেন": "বলেছেন", "কইছি": "বলেছি",
+    "কয়": "বলে", "কইতে": "বলতে", "কইবেন": "বলবেন", "কইয়া": "বলে", "হুনলাম": "শুনলাম", "হুনছি": "শুনেছি",
+    "হুনছে": "শুনেছে", "আইছে": "এসেছে", "আইছেন": "এসেছেন", "আইসা": "এসে", "আইলে": "এলে", "থাইকা": "থেকে",
+    "থিকা": "থেকে", "কইরা": "করে", "দেইখা": "দেখে", "ভাইঙ্গা": "ভেঙে", "এহন": "এখন", "কুনো": "কোনো",
+    "পাইছি": "পেয়েছি", "পাইছে": "পেয়েছে", "পাইয়া": "পেয়ে", "যাইয়া": "গিয়ে", "গেছিলাম": "গিয়েছিলাম",
+    "পামু": "পাব", "করমু": "করব", "দিমু": "দিব", "নিমু": "নিব",
+}
+_BN_REGIONAL = {fold_bn(normalize(a)): fold_bn(normalize(b)) for a, b in _BN_REGIONAL_WORDS.items()}
+# The same verb ending is typed with and without its final vowel: করবো/করব, বললো/বলল, হতো/হত.
+_BN_FINAL_O = ("বো", "লো", "তো")
+
+
+def bn_register_forms(word: str) -> set[str]:
+    """Standard forms of a folded word written in sadhu bhasha or the regional spoken form, and the
+    same ending with or without its final -ো (করবো/করব); empty when there are none."""
+    out: set[str] = set()
+    regional = _BN_REGIONAL.get(word)
+    if regional:
+        out.add(regional)
+    elif len(word) > 3:
+        for pattern, replacements in _BN_REGISTER:
+            m = pattern.match(word)
+            if m:
+                out.update(m.expand(r) for r in replacements)
+    for w in [word, *out]:
+        if len(w) > 2:
+            if w.endswith(_BN_FINAL_O):
+                out.add(w[:-1])
+            elif w.endswith(tuple(e[0] for e in _BN_FINAL_O)) and w[-2] not in "্":
+                out.add(w + "ো")
+    out.discard(word)
+    return out
+
+
 # The verbs of a fault report come in two aspects that say the same thing before "না": হয় না / হচ্ছে
 # না, নেয় না / নিচ্ছে না. A word in one aspect also stands for the other, so a rule written with either
 # matches both. The list is closed: only verbs whose two forms differ by more than an ending.
@@ -204,7 +294,7 @@ _BN_ASPECT.update({b: a for a, b in list(_BN_ASPECT.items())})
 
 def bn_stems(word: str, suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES) -> frozenset[str]:
     """The folded word and every stem left after taking off up to three known suffixes; a colloquial
-    continuous verb also gives its standard form."""
+    continuous verb, a sadhu or regional verb form and a regional word also give their standard form."""
     folded = fold_bn(word)
     out = {folded}
     table = _suffix_table(tuple(suffixes))
@@ -213,6 +303,9 @@ def bn_stems(word: str, suffixes: tuple[str, ...] = DEFAULT_BN_SUFFIXES) -> froz
     if standard:
         out.add(standard)
         _strip(standard, table, 3, 2, out, _AFTER_VOWEL_ONLY_FOLDED)
+    for form in bn_register_forms(folded):
+        out.add(form)
+        _strip(form, table, 3, 2, out, _AFTER_VOWEL_ONLY_FOLDED)
     out.update(_BN_ASPECT[f] for f in list(out) if f in _BN_ASPECT)
     return frozenset(out)
 

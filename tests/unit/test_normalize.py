@@ -125,6 +125,34 @@ def test_a_colloquial_continuous_verb_also_has_its_standard_form():
     assert bn_standard("তেছে") is None and banglish_standard("tese") is None
 
 
+def test_sadhu_verb_forms_also_have_their_standard_form():
+    assert "করছে" in bn_stems("করিতেছে") and "লিখছে" in bn_stems("লিখিতেছে")
+    assert "করেছে" in bn_stems("করিয়াছে") and "হয়েছে" in bn_stems("হইয়াছে")
+    assert "করে" in bn_stems("করিয়া") and "দিয়ে" in bn_stems("দিয়া") and "জানিয়ে" in bn_stems("জানাইয়া")
+    assert "করবে" in bn_stems("করিবে") and "হবে" in bn_stems("হইবে") and "লাগবে" in bn_stems("লাগিবে")
+    assert "করব" in bn_stems("করিব") and "থাকব" in bn_stems("থাকিবো")
+    assert "করতে" in bn_stems("করিতে") and "হতে" in bn_stems("হইতে")
+    assert "করলে" in bn_stems("করিলে") and "জানালে" in bn_stems("জানাইলে")
+    assert "করল" in bn_stems("করিল") and "হলো" in bn_stems("হইলো")
+
+
+def test_regional_spoken_forms_also_have_their_standard_form():
+    assert "হয়েছে" in bn_stems("হইছে") and "পাঠিয়েছিলাম" in bn_stems("পাঠাইছিলাম")
+    assert "দিয়েছে" in bn_stems("দিছে") and "হবে" in bn_stems("হইবো") and "যাব" in bn_stems("যামু")
+    assert "আমাদের" in bn_stems("আমরার") and "বললো" in bn_stems("কইলো") and "থেকে" in bn_stems("থাইকা")
+    assert "আপনাদের" in bn_stems("আপনাগো") and "ভেঙে" in bn_stems("ভাইঙ্গা")
+    # a regional word is not also read as a verb pattern: কইলো is not কল ("call")
+    assert "কল" not in bn_stems("কইলো")
+
+
+def test_a_verb_ending_is_the_same_with_or_without_its_final_o():
+    assert "করব" in bn_stems("করবো") and "করবো" in bn_stems("করব")
+    assert "বলল" in bn_stems("বললো") and fold_bn("হত") in bn_stems("হতো")
+    # words that only look similar keep their own form and nothing a rule would use
+    assert bn_stems("পরিবেশ") == {fold_bn("পরিবেশ")}
+    assert "সংযুক্তো" not in bn_stems("সংযুক্ত")
+
+
 def test_a_fault_verb_in_one_aspect_also_stands_for_the_other():
     # হয় না / হচ্ছে না, নেয় না / নিচ্ছে না: a rule written with either form matches both
     assert "হচ্ছে" in bn_stems("হয়") and "হয়" in bn_stems("হচ্ছে")
