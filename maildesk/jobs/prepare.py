@@ -47,8 +47,8 @@ def fingerprint(raw_charter: dict) -> str:
 
 
 def workers() -> int:
-    """Processes to parse with: the CPUs this process may use, at most 8 (MAILDESK_PARSE_WORKERS overrides;
-    0 or 1 parses inline)."""
+    """Processes to parse with: one fewer than the CPUs this process may use (the main process stores
+    meanwhile), at most 8; MAILDESK_PARSE_WORKERS overrides; 0 parses inline."""
     configured = os.environ.get("MAILDESK_PARSE_WORKERS")
     if configured is not None and configured.strip().isdigit():
         return int(configured)
@@ -56,7 +56,7 @@ def workers() -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
-    return min(cpus, 8)
+    return min(cpus - 1, 8)
 
 
 # ---- the work itself (runs in a child, or inline) ----------------------------------------------------
@@ -165,7 +165,7 @@ def prepare(od, raws: list[bytes]) -> Preparing:
     Never raises for a message; a broken pool (a child killed) makes the caller go on inline.
     """
     size = workers()
-    if size < 2 or len(raws) < MIN_PARALLEL or _broken:
+    if size < 1 or len(raws) < MIN_PARALLEL or _broken:
         return Preparing(None)
     path, expected = str(od.charter.path), _charter_print(od)
     try:
