@@ -8,7 +8,9 @@ Scoring, in words a clerk can check against the explanation stored on the ticket
   * a one-word rule also matches the word typed in two ("web site" = website, "ই মেইল" = ইমেইল);
   * with `damp_parts`, a body rule whose words lie inside a longer rule of the same service that
     counted elsewhere adds nothing ("শেখ রাসেল" after "শেখ রাসেল ডিজিটাল ল্যাব");
-  * a service's `not` words take their weight off that service and cancel its rules on those words;
+  * a service's `not` words take their weight off that service and cancel its rules on those words,
+    unless a longer rule of the same service holds them ("service centre" inside "union information
+    and service centre");
   * with `body_overrules_subject`, a service whose body score is below zero (its `not` words there
     outweigh its own) gets its subject words at body weight;
   * `absorb` lets a place with its own service (a school lab, a UDC) take over the score of general
@@ -348,6 +350,10 @@ class Classifier:
             counted: set[int] = set()
             total = 0.0
             for f in sorted(negatives, key=lambda f: (f.start, -f.end)):
+                if any(p.start <= f.start and f.end <= p.end and p.end - p.start > f.end - f.start
+                       for p in positives):
+                    continue  # a longer rule of the service holds these words: "service centre" inside
+                    # "union information and service centre" is that name, not a word against it
                 blocked.append((f.start, f.end))
                 if f.rule.index not in counted:
                     counted.add(f.rule.index)

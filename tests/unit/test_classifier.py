@@ -154,6 +154,19 @@ def test_not_words_take_their_weight_off_the_service(clf):
     assert in_lab.service is None  # 2.2.7 scores 3, 2.2.10 4 - 2: too close to call
 
 
+def test_a_not_word_inside_a_longer_rule_of_the_same_service_does_not_count():
+    services = {"2.2.9": {"keywords": {"en": ["union information and service centre: 8", "centre: 2"],
+                                       "not": ["service cent*: 3"]}},
+                "2.2.5": {"keywords": {"en": ["scanner: 1"]}}}
+    c = Classifier.from_charter(mini(services), "mini.yaml").classify(
+        "", "Please inspect the union information and service centre")
+    assert c.service == "2.2.9" and c.score == 8
+    assert "service cent*" not in terms(c)
+    # on its own the not word still counts against the service
+    alone = Classifier.from_charter(mini(services), "mini.yaml").classify("", "the service centre near the market")
+    assert dict(alone.ranking).get("2.2.9") is None and any(m.weight == -3 for m in alone.matched)
+
+
 def test_parts_of_a_name_that_already_counted_add_nothing_in_the_body():
     damped = Classifier.from_charter(mini(damp_parts=True), "mini.yaml")
     plain = Classifier.from_charter(mini(), "mini.yaml")
