@@ -242,7 +242,8 @@ _BN_REGISTER: tuple[tuple[re.Pattern, tuple[str, ...]], ...] = tuple(
     )
 )
 # Spoken words of the region that differ by more than an ending: আমরার (our), আপনাগো (your), কইলো
-# (said), হুনলাম (heard), আইছে (came), থাইকা (from). A closed list, folded like the text.
+# (said), হুনলাম (heard), আইছে (came), থাইকা (from); and the sadhu লওয়া (to take: লইলে = নিলে). A closed
+# list, folded like the text.
 _BN_REGIONAL_WORDS = {
     "আমরার": "আমাদের", "আমগো": "আমাদের", "আমাগো": "আমাদের", "আপনাগো": "আপনাদের", "আপনেগো": "আপনাদের",
     "আপনারার": "আপনাদের", "আপনেরার": "আপনাদের", "তারার": "তাদের", "হেরার": "তাদের", "আমারে": "আমাকে",
@@ -252,6 +253,7 @@ _BN_REGIONAL_WORDS = {
     "থিকা": "থেকে", "কইরা": "করে", "দেইখা": "দেখে", "ভাইঙ্গা": "ভেঙে", "এহন": "এখন", "কুনো": "কোনো",
     "পাইছি": "পেয়েছি", "পাইছে": "পেয়েছে", "পাইয়া": "পেয়ে", "যাইয়া": "গিয়ে", "গেছিলাম": "গিয়েছিলাম",
     "পামু": "পাব", "করমু": "করব", "দিমু": "দিব", "নিমু": "নিব",
+    "লইলে": "নিলে", "লইয়া": "নিয়ে", "লইতে": "নিতে", "লইব": "নেব", "লইবে": "নেবে",
 }
 _BN_REGIONAL = {fold_bn(normalize(a)): fold_bn(normalize(b)) for a, b in _BN_REGIONAL_WORDS.items()}
 # The same verb ending is typed with and without its final vowel: করবো/করব, বললো/বলল, হতো/হত.
