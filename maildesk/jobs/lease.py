@@ -183,8 +183,12 @@ class LeaseKeeper:
         return base + (1 if rank < extra else 0)
 
     def stop(self) -> None:
-        """Hand every lease back and leave the worker list (a clean shutdown: no one waits for expiry)."""
+        """Hand every lease back and leave the worker list (a clean shutdown: no one waits for expiry).
+        Reads still running stop at their next batch (holds() is False now); wait for them first."""
         self.closing = True
+        deadline = time.monotonic() + max(self.seconds, 30)
+        while self._busy and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._release(list(self._deadline))
         try:
             with self.desk.sessions.begin() as s:

@@ -104,11 +104,10 @@ class Worker:
             log.exception("lease renewal failed; mailboxes whose lease runs out are left to other workers")
 
     def _wake(self, key: str) -> None:
-        """A mailbox just became ours: read it now rather than at the next poll."""
-        try:
-            self.scheduler.modify_job(f"ingest:{key}", next_run_time=datetime.now().astimezone())
-        except Exception:  # not scheduled yet: start() runs it at once anyway
-            pass
+        """A mailbox just became ours: read it now rather than at the next poll. A thread of its own, not
+        the scheduler: shutdown() holds the scheduler's lock while it waits for this very job to end."""
+        if not self.stop_event.is_set() and self.scheduler.running:
+            threading.Thread(target=self.ingest, args=[key], name=f"take-over:{key}", daemon=True).start()
 
     # -- IDLE ---------------------------------------------------------------------------------------
 
