@@ -334,10 +334,15 @@ def _commit_group(desk: Desk, od: OfficeDesk, group: list, report: IngestReport)
     kinds: list[str] = []
     try:
         with desk.sessions.begin() as s:
+            first = group[0][1]
+            parked = set(s.scalars(select(IngestFailure.uid).where(  # one query for the group, not one each
+                IngestFailure.office == od.key, IngestFailure.mailbox == first.mailbox,
+                IngestFailure.uidvalidity == first.uidvalidity, IngestFailure.quarantined.is_(True),
+                IngestFailure.uid.in_([a.uid for _, a, _ in group]))))
             for _uid, arrival, pre in group:
                 if len(arrival.raw) > desk.settings.max_message_bytes or (pre is not None and pre.error):
                     raise _Replay  # quarantined one by one, with its reason
-                if is_quarantined(s, od.key, arrival):
+                if arrival.uid in parked:
                     kinds.append("duplicate")
                     continue
                 kinds.append(process_message(s, desk, od, arrival, now, **_given(pre)))
