@@ -5,7 +5,8 @@ Scoring, in words a clerk can check against the explanation stored on the ticket
     `reply_subject_weight` for a "Re:"/"Fwd:" subject) and once for the body, however often the
     words repeat;
   * where a longer phrase and a shorter one match the same words, only the longer phrase counts;
-  * a one-word rule also matches the word typed in two ("web site" = website, "ই মেইল" = ইমেইল);
+  * a one-word rule also matches the word typed in two ("web site" = website, "ই মেইল" = ইমেইল), and a
+    rule with a negated verb matches the না typed onto the verb ("চালু হয় না" = "চালু হয়না", "hoy na" = hoina);
   * with `damp_parts`, a body rule whose words lie inside a longer rule of the same service that
     counted elsewhere adds nothing ("শেখ রাসেল" after "শেখ রাসেল ডিজিটাল ল্যাব");
   * a service's `not` words take their weight off that service and cancel its rules on those words,
@@ -179,6 +180,25 @@ def _glob(word: str, mode: str):
     return re.compile(_glob_to_regex("*".join(pieces)))
 
 
+# "না" is written apart from its verb (হয় না, hoy na) but often typed onto it (হয়না, hoyna, hoina). A rule
+# with a negated verb also matches the two typed as one word: "চালু হয় না" matches "চালু হয়না".
+_NEGATION = {"bn": "না", "banglish": "na"}
+
+
+def _glued_negation(words: tuple[str, ...], lang: str) -> tuple[str, ...] | None:
+    """The rule's words with each "না"/"na" glued to the word before it, or None if it has none."""
+    neg = _NEGATION.get(lang)
+    if not neg or neg not in words[1:]:
+        return None
+    out: list[str] = []
+    for w in words:
+        if w == neg and out and out[-1] != GAP and "*" not in out[-1]:
+            out[-1] += w
+        else:
+            out.append(w)
+    return tuple(out) if len(out) < len(words) else None
+
+
 class _Token:
     """A text word with its matching forms and the rules it can start; immutable, so one object
     serves every occurrence of the word."""
@@ -242,9 +262,15 @@ class Classifier:
         return cls(load_rules(charter_raw, source_file))
 
     def _add(self, term: Term, i: int) -> None:
+        self._add_words(term, i, term.words, join=True)
+        glued = _glued_negation(term.words, term.lang)
+        if glued:
+            self._add_words(term, i, glued, join=False)
+
+    def _add_words(self, term: Term, i: int, words: tuple[str, ...], join: bool) -> None:
         mode = term.lang
         pats = tuple(None if w == GAP else _glob(w, mode) if "*" in w else _word_key(w, mode)
-                     for w in term.words)
+                     for w in words)
         needs = frozenset((mode, p) for p in pats[1:] if isinstance(p, str))
         rule = _Compiled(term, i, pats, needs)
         self._compiled.append(rule)
@@ -252,11 +278,11 @@ class Classifier:
         if isinstance(first, str):
             self._index.setdefault((mode, first), []).append((rule, False))
         else:
-            prefix = term.words[0].split("*")[0]
+            prefix = words[0].split("*")[0]
             self._globs.setdefault((mode, _word_key(prefix, mode)[:1]), []).append(rule)
         # A phrase also matches when typed as one word: "e nothi" = "enothi", "info sarkar" = "infosarkar".
-        if 2 <= len(pats) <= 3 and all(isinstance(p, str) for p in pats) and GAP not in term.words:
-            joined = _word_key("".join(term.words), mode)
+        if join and 2 <= len(pats) <= 3 and all(isinstance(p, str) for p in pats) and GAP not in words:
+            joined = _word_key("".join(words), mode)
             self._index.setdefault((mode, joined), []).append((rule, True))
 
     # -- matching --

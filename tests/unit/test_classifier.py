@@ -121,6 +121,16 @@ def test_a_one_word_rule_also_matches_the_word_typed_in_two():
     assert c.classify("", "জানি না কি হবে").score == 0
 
 
+def test_a_negated_verb_also_matches_with_the_negation_typed_onto_it():
+    services = {"2.2.5": {"keywords": {"bn": ["চালু হয় না: 3"], "banglish": ["on hoy na: 3"]}}}
+    c = Classifier.from_charter(mini(services), "mini.yaml")
+    for body in ("অফিসের কম্পিউটার চালু হয়না", "অফিসের কম্পিউটার চালু হয় না", "computer on hoina", "pc on hoyna"):
+        assert c.classify("", body).service == "2.2.5", body
+    # the rule still counts once, and a না that is not a negation of the rule's verb does not match
+    assert c.classify("", "চালু হয়না, চালু হয় না").score == 3
+    assert c.classify("", "চালুহয় না").service is None
+
+
 def test_a_subject_match_weighs_more_than_a_body_match(clf):
     in_subject = clf.classify("ল্যাব", "")
     in_body = clf.classify("", "ল্যাব")
