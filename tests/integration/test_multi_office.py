@@ -205,3 +205,52 @@ def test_two_offices_share_a_deployment_without_mixing_tickets_mail_digests_or_r
         A: (0, 2, 2), B: (0, 3, 3)}
     assert status[A].oldest_overdue["ref"].startswith("ICT-") and status[B].oldest_overdue["ref"].startswith("MDN-")
     assert relay.relay_errors == []
+
+
+def test_status_and_a_backfill_from_the_command_line(tmp_path, database_url):
+    """`maildesk status --json` before and after `maildesk poll --once` on two Maildir offices; the long
+    backfill logs its progress (rate and ETA) when stderr is not a terminal, the short one stays quiet."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, drop_into_maildir, write_offices
+
+    config = write_offices(tmp_path / "config", {A: f"maildir://{tmp_path / A}", B: f"maildir://{tmp_path / B}"},
+                           smtp_url=f"file://{tmp_path / 'sent'}", database_url=database_url)
+    for n in range(60):
+        drop_into_maildir(tmp_path / A, make_mail(subject=f"Printer {n} not working", sender=f"a{n}@example.com",
+                                                  message_id=f"<a{n}@example.com>"), f"{n:03d}.a")
+    for n in range(3):
+        drop_into_maildir(tmp_path / B, make_mail(subject="ইন্টারনেট নেই", sender=f"b{n}@example.com",
+                                                  message_id=f"<b{n}@example.com>"), f"{n:03d}.b")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDESK_")}
+    env["PYTHONPATH"] = str(ROOT)
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "maildesk", "--config", str(config), *args], env=env,
+                              capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    def status():
+        data = json.loads(cli("status", "--json").stdout)
+        return {o["office"]: o for o in data["offices"]}, data["workers"]
+
+    before, workers = status()
+    assert {k: (o["backlog"], o["last_success_at"], o["open_tickets"]) for k, o in before.items()} == {
+        A: (60, None, 0), B: (3, None, 0)}
+    assert workers == []
+
+    polled = cli("poll", "--once", "--no-send")
+    progress = [line for line in polled.stderr.splitlines() if "ingest progress" in line]
+    assert progress and "60/60 messages" in progress[-1] and "msg/s" in progress[-1] and "ETA" in progress[-1]
+    assert not any("/3 messages" in line for line in progress)  # three messages need no progress report
+
+    after, _ = status()
+    assert {k: (o["backlog"], o["open_tickets"], o["outbox_pending"], o["outbox_dead"], o["lease_holder"])
+            for k, o in after.items()} == {A: (0, 60, 120, 0, None), B: (0, 3, 6, 0, None)}
+    assert all(o["last_success_at"] for o in after.values())
+    text = cli("status", "--no-mailbox").stdout
+    assert f"office {A}" in text and f"office {B}" in text and "120 pending, 0 dead" in text
