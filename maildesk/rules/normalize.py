@@ -174,8 +174,8 @@ def _strip(word: str, suffixes: tuple[str, ...], depth: int, min_len: int, out: 
 
 
 # Spoken Bengali makes the present continuous with -তেছে/-তাছে/-তেসে (করতেছে, চলতাছে, হইতেছে,
-# পারতেছি) where the rules are written in the standard -ছে/-চ্ছে (করছে, চলছে, হচ্ছে, পারছি).
-_BN_CONTINUOUS = re.compile("(\u09a4[\u09c7\u09be](?:\u099b|\u09b8)([\u09c7\u09bf]))$")  # তে/তা + ছ/স + ে/ি
+# পারতেছি, করতাছেন) where the rules are written in the standard -ছে/-চ্ছে (করছে, চলছে, হচ্ছে, পারছি).
+_BN_CONTINUOUS = re.compile("(\u09a4[\u09c7\u09be](?:\u099b|\u09b8)([\u09c7\u09bf]|\u09c7\u09a8))$")  # তে/তা + ছ/স + ে/ি/েন
 
 
 def bn_standard(word: str) -> str | None:
@@ -254,6 +254,9 @@ _BN_REGIONAL_WORDS = {
     "পাইছি": "পেয়েছি", "পাইছে": "পেয়েছে", "পাইয়া": "পেয়ে", "যাইয়া": "গিয়ে", "গেছিলাম": "গিয়েছিলাম",
     "পামু": "পাব", "করমু": "করব", "দিমু": "দিব", "নিমু": "নিব",
     "লইলে": "নিলে", "লইয়া": "নিয়ে", "লইতে": "নিতে", "লইব": "নেব", "লইবে": "নেবে",
+    "আইতে": "আসতে", "আমু": "আসব", "আইবো": "আসব", "যাইতে": "যেতে", "কাইল": "কাল", "ফিরা": "ফিরে",
+    "ধইরা": "ধরে", "মাইয়া": "মেয়ে", "মাইয়ারে": "মেয়েকে", "মাইয়াগো": "মেয়েদের", "পোলা": "ছেলে",
+    "পোলাপান": "ছেলেমেয়ে", "হেরারে": "তাদেরকে", "কেউরে": "কাউকে", "শিখায়": "শেখায়", "সপ্তা": "সপ্তাহ",
 }
 _BN_REGIONAL = {fold_bn(normalize(a)): fold_bn(normalize(b)) for a, b in _BN_REGIONAL_WORDS.items()}
 # The same verb ending is typed with and without its final vowel: করবো/করব, বললো/বলল, হতো/হত.

@@ -141,6 +141,7 @@ def test_regional_spoken_forms_also_have_their_standard_form():
     assert "দিয়েছে" in bn_stems("দিছে") and "হবে" in bn_stems("হইবো") and "যাব" in bn_stems("যামু")
     assert "আমাদের" in bn_stems("আমরার") and "বললো" in bn_stems("কইলো") and "থেকে" in bn_stems("থাইকা")
     assert "আপনাদের" in bn_stems("আপনাগো") and "ভেঙে" in bn_stems("ভাইঙ্গা")
+    assert "আসতে" in bn_stems("আইতে") and "মেয়েদের" in bn_stems("মাইয়াগো") and "করছেন" in bn_stems("করতাছেন")
     # a regional word is not also read as a verb pattern: কইলো is not কল ("call")
     assert "কল" not in bn_stems("কইলো")
 
