@@ -16,7 +16,9 @@ Scoring, in words a clerk can check against the explanation stored on the ticket
     outweigh its own) gets its subject words at body weight;
   * `absorb` lets a place with its own service (a school lab, a UDC) take over the score of general
     services (a device fault, a line, buying advice) once it reaches `min_score` by its own words;
-  * the `classifier.out_of_scope` words score for "none" (the office does not handle it);
+  * the `classifier.out_of_scope` words score for "none" (the office does not handle it); its `not`
+    words (an office writing about its own work: "amader UP", "আমাদের দপ্তর") take weight off that score;
+  * a forwarded message's text counts with the forwarder's own words (`read_forwarded`);
   * the best service wins only with at least `min_score` and a lead of `min_margin` over the
     runner-up and over the out-of-scope score; otherwise the message goes to triage (service None);
   * a thank-you note goes to triage whatever services it names: words of thanks

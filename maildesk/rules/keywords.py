@@ -9,6 +9,8 @@ A rule is written `"term: weight"` (or just `"term"`, weight 1). A term may be a
   en        English words; plurals and -ed/-ing forms match (laptop matches laptops)
   banglish  Bengali typed in Latin letters; spelling variants match (proshikkhon = proshikhon)
   not       words that say the message is NOT for this service; their weight is taken off the score
+            (in `classifier.out_of_scope`: words that say an office is writing about its own work, so the
+            other offices' services it names are not the sender's own errand)
 
 `classifier.thanks_only` names a thank-you note: words of thanks (`thanks`) and words that ask for
 something or report a new problem (`unless`). A message with thanks, no `unless` word and no question
@@ -115,7 +117,7 @@ def load_rules(charter_raw: dict, source_file) -> RuleSet:
         terms.extend(_load_lists(raw, file, base, code, allow_not=True))
 
     oos_raw = (charter_raw.get("classifier") or {}).get("out_of_scope")
-    out_of_scope = tuple(_load_lists(oos_raw, file, "classifier.out_of_scope", "none", allow_not=False))
+    out_of_scope = tuple(_load_lists(oos_raw, file, "classifier.out_of_scope", "none", allow_not=True))
     thanks, unless = _load_thanks_only((charter_raw.get("classifier") or {}).get("thanks_only"), file)
     return RuleSet(
         services=tuple(str(c) for c in services_raw),

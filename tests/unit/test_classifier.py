@@ -222,6 +222,18 @@ def test_out_of_scope_words_send_the_message_to_triage(clf):
     assert "out-of-scope" in c.reason and c.ranking[0] == ("none", 5 * 2 + 5)
 
 
+def test_out_of_scope_not_words_take_weight_off_the_out_of_scope_score():
+    oos = {"bn": ["খতিয়ান: 5"], "en": ["trade license: 3"], "not": ["আমাদের দপ্তর: 2", "amader up: 2"]}
+    services = {"2.2.4": {"keywords": {"banglish": ["hate likhe: 2", "auto hoy: 3"]}}}
+    c = Classifier.from_charter(mini(services, out_of_scope=oos), "mini.yaml")
+    office = c.classify("", "amader UP te trade license hate likhe dei, onno union e auto hoy")
+    assert office.service == "2.2.4" and dict(office.ranking)["none"] == 1
+    assert ("none", "amader up", -2) in {(m.service, m.rule_term, m.weight) for m in office.matched}
+    # a citizen's own errand keeps its full out-of-scope weight, and the score never goes below zero
+    assert c.classify("", "amar trade license hate likhe dilo").service is None
+    assert c.classify("", "আমাদের দপ্তর থেকে hate likhe auto hoy").ranking[0][0] == "2.2.4"
+
+
 def test_a_weak_score_goes_to_triage_not_to_a_guess(clf):
     c = clf.classify("", "প্রশিক্ষণ")
     assert c.service is None and c.candidate == "2.1.3" and "below the minimum" in c.reason
@@ -387,7 +399,9 @@ def test_keyword_errors_name_the_file_and_the_exact_key(services, key, words):
     ({"subject_weigth": 2}, "classifier.subject_weigth", "unknown setting"),
     ({"confident_score": 1, "min_score": 3}, "classifier.confident_score", "min_score"),
     ({"out_of_scope": {"bn": ["খতিয়ান: many"]}}, "classifier.out_of_scope.bn[0]", "weight"),
-    ({"out_of_scope": {"not": ["x"]}}, "classifier.out_of_scope.not", "unknown list"),
+    ({"out_of_scope": {"nto": ["x"]}}, "classifier.out_of_scope.nto", "unknown list"),
+    ({"thanks_only": {"thanks": {"not": ["x"]}, "unless": {"en": ["please"]}}}, "classifier.thanks_only.thanks.not",
+     "unknown list"),
     ({"bn_suffixes": ["ের", "er"]}, "classifier.bn_suffixes[1]", "Bengali ending"),
     ({"damp_parts": "yes"}, "classifier.damp_parts", "true or false"),
     ({"body_overrules_subject": 1}, "classifier.body_overrules_subject", "true or false"),
