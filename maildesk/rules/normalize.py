@@ -78,6 +78,8 @@ def normalize(text: str | None) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFC", text).translate(_TABLE).casefold()
+    if not unicodedata.is_normalized("NFC", text):  # a joiner removed between two vowel signs (ে + া = ো)
+        text = unicodedata.normalize("NFC", text)
     return " ".join(text.split())
 
 

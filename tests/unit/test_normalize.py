@@ -33,6 +33,10 @@ def test_decomposed_vowel_signs_are_composed():
     assert normalize(decomposed) == normalize(unicodedata.normalize("NFC", decomposed))
 
 
+def test_vowel_signs_joined_by_removing_a_joiner_are_composed():
+    assert normalize("ক\u09c7\u200c\u09be") == normalize("কো") == "ক\u09cb"
+
+
 def test_zero_width_joiners_are_removed():
     assert normalize("র\u200d্যাব") == normalize("র্যাব")
     assert normalize("ল্\u200cযাপটপ") == normalize("ল্যাপটপ")
