@@ -67,6 +67,9 @@ class Applier:
     now: datetime
     caps: outbox.Caps | None = None
     arrived_at: datetime | None = None  # when the message being handled reached the mailbox
+    # Set by a backlog's ingest (jobs/prepare.RenderQueue): rendering and composing the emails is handed to
+    # the parse pool and the rows' bytes are filled in before the commit, so the main process moves on.
+    render_later: Any = None
 
     # -- tickets ------------------------------------------------------------------------------------
 
@@ -282,7 +285,8 @@ class Applier:
         shown = m
         if a.extra.get("assigned_by"):  # a handed-over ticket: the new officer sees the citizen's request
             shown, reply_text = self.request_message(ticket) or m, None
-        rendered = render(a.template, **self.context(ticket, shown, reply_text, a.extra))
+        ctx = self.context(ticket, shown, reply_text, a.extra)
+        rendered = render(a.template, **ctx) if self.render_later is None else None
         attachments = []
         if a.relay_attachments and shown is not None:
             # Inline images (logos in an officer's signature) belong to the HTML we do not relay.
@@ -310,8 +314,7 @@ class Applier:
                 reply_to = tokens.plus_address(office.desk_address, self.secret, self.office.key, ticket.ref,
                                                officer.key)
             automatic = True
-        raw = compose(
-            rendered,
+        composing = dict(
             sender_name=office.desk_name,
             sender=office.desk_address,
             to=[(to_name, to_email)],
@@ -325,8 +328,9 @@ class Applier:
             extra_headers={"X-Maildesk-Ticket": ticket.ref},
             attachments=attachments,
         )
+        raw = compose(rendered, **composing) if self.render_later is None else b""
         trigger = m.message_id if m is not None else unique
-        outbox.enqueue(
+        row = outbox.enqueue(
             self.session,
             office=self.office.key,
             kind=a.template,
@@ -340,6 +344,8 @@ class Applier:
             automatic=automatic,
             caps=self.caps if a.to == "citizen" else None,
         )
+        if row is not None and self.render_later is not None:
+            self.render_later.add(row, a.template, ctx, composing)
 
     # -- the whole decision -------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from maildesk.app import Desk, OfficeDesk
 from maildesk.apply import Applier, Arrival
 from maildesk.ingest.parse import ParsedMessage, ParseError, parse_message
 from maildesk.ingest.sources import SourceError, connected
-from maildesk.jobs.prepare import Prepared, Preparing, prepare
+from maildesk.jobs.prepare import Prepared, Preparing, RenderQueue, prepare
 from maildesk.officer import authentication_failed, parse_officer_reply
 from maildesk.outbound import outbox
 from maildesk.rules.refs import find_ticket_ref
@@ -124,10 +124,12 @@ def _still_bouncing(session: Session, office: str, address: str, m: ParsedMessag
 
 
 def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arrival, now: datetime,
-                    parsed: ParsedMessage | None = None, classified: dict | None = None) -> str:
+                    parsed: ParsedMessage | None = None, classified: dict | None = None,
+                    render_later=None) -> str:
     """Store and act on one message inside the caller's transaction. Returns what it became.
 
-    `parsed` and `classified`: the same work already done elsewhere (jobs/prepare.py's worker processes)."""
+    `parsed` and `classified`: the same work already done elsewhere (jobs/prepare.py's worker processes);
+    `render_later`: render the emails there too (a RenderQueue the caller finishes before its commit)."""
     m = distinct_key(session, od.key, parsed if parsed is not None else parse_message(arrival.raw))
     if already_stored(session, od.key, arrival.mailbox, arrival.uidvalidity, arrival.uid, arrival.raw, m):
         return "duplicate"
@@ -156,7 +158,7 @@ def process_message(session: Session, desk: Desk, od: OfficeDesk, arrival: Arriv
     if officer is not None and ticket is not None and vref == ticket.ref:
         reply = parse_officer_reply(m, charter)
     decision = core.decide(situation, classification, reply)
-    applier = Applier(od, session, desk.secret, now, caps=desk_caps(od))
+    applier = Applier(od, session, desk.secret, now, caps=desk_caps(od), render_later=render_later)
     applier.apply(decision, m, arrival, ticket)
     return decision.kind
 
@@ -332,6 +334,7 @@ def _commit_group(desk: Desk, od: OfficeDesk, group: list, report: IngestReport)
     """Every message of the group in one transaction, or none (False: the caller replays them singly)."""
     now = desk.now()
     kinds: list[str] = []
+    emails = RenderQueue(parallel=len(group) >= 8)  # a few messages (an IDLE wake-up) render right here
     try:
         with desk.sessions.begin() as s:
             first = group[0][1]
@@ -345,7 +348,8 @@ def _commit_group(desk: Desk, od: OfficeDesk, group: list, report: IngestReport)
                 if arrival.uid in parked:
                     kinds.append("duplicate")
                     continue
-                kinds.append(process_message(s, desk, od, arrival, now, **_given(pre)))
+                kinds.append(process_message(s, desk, od, arrival, now, render_later=emails, **_given(pre)))
+            emails.finish()  # every outbox row of the group gets its bytes before the commit
             # The cursor moves last, just before the commit: its row (mailbox_state, which also holds the
             # mailbox lease) is then locked for milliseconds, not for the whole group.
             for _uid, arrival, _pre in group:

@@ -115,7 +115,8 @@ def _get_pool(size: int) -> concurrent.futures.ProcessPoolExecutor:
     with _pool_lock:
         if _pool is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["maildesk.ingest.parse", "maildesk.rules.classifier"])
+            ctx.set_forkserver_preload(["maildesk.ingest.parse", "maildesk.rules.classifier",
+                                        "maildesk.outbound.render", "maildesk.outbound.compose"])
             _pool = concurrent.futures.ProcessPoolExecutor(max_workers=size, mp_context=ctx)
             atexit.register(shutdown)
         return _pool
@@ -175,6 +176,46 @@ def prepare(od, raws: list[bytes]) -> Preparing:
     except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError) as exc:
         _give_up(exc)
         return Preparing(None)
+
+
+def _render_compose(template: str, ctx: dict, composing: dict) -> bytes:
+    from maildesk.outbound.compose import compose
+    from maildesk.outbound.render import render
+
+    return compose(render(template, **ctx), **composing)
+
+
+class RenderQueue:
+    """Outgoing emails of a transaction, rendered (Jinja2) and composed (MIME) in the pool while the main
+    process goes on with the next message; `finish()` waits and puts each email's bytes in its outbox row
+    before the commit. Without a pool the work is done in `finish()`, in this process."""
+
+    def __init__(self, parallel: bool = True):
+        self.items: list[tuple[object, object, tuple]] = []
+        self.pool = None if not parallel or workers() < 1 or _broken else _get_pool(workers())
+
+    def add(self, row, template: str, ctx: dict, composing: dict) -> None:
+        job = (template, ctx, composing)
+        future = None
+        if self.pool is not None:
+            try:
+                future = self.pool.submit(_render_compose, *job)
+            except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError) as exc:
+                _give_up(exc)
+                self.pool = None
+        self.items.append((row, future, job))
+
+    def finish(self) -> None:
+        """Fill in every row's bytes. A rendering error is raised here, inside the caller's transaction."""
+        for row, future, job in self.items:
+            raw = None
+            if future is not None:
+                try:
+                    raw = future.result()
+                except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError) as exc:
+                    _give_up(exc)
+            row.raw = raw if raw is not None else _render_compose(*job)
+        self.items = []
 
 
 def _give_up(exc: Exception) -> None:
