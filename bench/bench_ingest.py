@@ -115,15 +115,15 @@ def pipeline(raws: list[bytes], source: str, store: str, env: dict | None, profi
 
 STAGES = [  # (label, functions whose cumulative time is the stage), in pipeline order
     ("read the mailbox (fetch, flag)", ["_fetch", "mark_done", "pending"]),
-    ("wait for the parse pool", ["result"]),
+    ("wait for the pool (parse, render)", ["take", "finish"]),
     ("parse (in this process)", ["parse_message"]),
     ("classify (in this process)", ["classify"]),
     ("find the thread, duplicates, quarantine", ["find_thread", "already_stored", "distinct_key", "is_quarantined",
                                                  "repeated"]),
     ("decide (pure core)", ["decide"]),
     ("open ticket, counter, due date", ["open_ticket"]),
-    ("render templates (Jinja2)", ["render"]),
-    ("compose MIME bytes", ["compose"]),
+    ("render templates (Jinja2; in the pool for a backlog)", ["render"]),
+    ("compose MIME bytes (in the pool for a backlog)", ["compose"]),
     ("outbox: dedupe and caps", ["exists", "over_cap"]),
     ("email context (last event, thread)", ["context", "citizen_thread"]),
     ("ORM flushes (inserts, updates)", ["_flush"]),
