@@ -108,6 +108,10 @@ _ORIGINAL = re.compile(r"^-{3,}\s*(original message|forwarded message)\s*-{3,}$"
 # Where a forwarded message starts: Gmail (English and Bengali UI), Apple Mail, Thunderbird.
 _FORWARDED = re.compile(r"^(-{3,}\s*(forwarded message|original message|ফরওয়ার্ড করা (মেসেজ|বার্তা))\s*-{3,}"
                         r"|begin forwarded message:?)$", re.IGNORECASE)
+# A mail client's own line under the message ("Sent from my Redmi", "Get Outlook for Android"): it names a
+# phone or a program the sender did not write about.
+_CLIENT_SIGNATURE = re.compile(r"^(sent from my\b|sent from (yahoo )?mail\b|get outlook for\b|sent via\b)",
+                               re.IGNORECASE)
 _OUTLOOK_ORIGINAL = re.compile(r"^-{3,}\s*original message\s*-{3,}$", re.IGNORECASE)
 # The header block a client writes above the forwarded text: who, when, to whom, the old subject.
 _FORWARD_HEADER = re.compile(r"^\W{0,2}(from|sent|date|to|cc|bcc|subject|reply-to|প্রেরক|প্রতি|তারিখ|প্রাপক|বিষয়)"
@@ -116,7 +120,8 @@ _FORWARD_HEADER = re.compile(r"^\W{0,2}(from|sent|date|to|cc|bcc|subject|reply-t
 
 def strip_quoted_for_classification(text: str | None, keep_forwarded: bool = False,
                                     forward: bool = False) -> str:
-    """Drop '>' quoted lines and everything from a '-- ' signature or an "On ... wrote:" line on.
+    """Drop '>' quoted lines, a mail client's "Sent from my ..." line, and everything from a '-- '
+    signature or an "On ... wrote:" line on.
 
     Conservative on purpose: it only cuts at markers that mail clients put there, so the citizen's own
     words are never lost; earlier messages and signatures must not decide the routing.
@@ -149,7 +154,7 @@ def strip_quoted_for_classification(text: str | None, keep_forwarded: bool = Fal
         if _ON_LINE.match(stripped) and i + 1 < len(lines) and _WROTE_END.search(lines[i + 1]) \
                 and len(lines[i + 1]) < 200:
             break
-        if stripped.startswith(">"):
+        if stripped.startswith(">") or _CLIENT_SIGNATURE.match(stripped):
             continue
         out.append(line)
     return "\n".join(out).strip()

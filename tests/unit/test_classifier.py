@@ -306,6 +306,11 @@ def test_text_after_an_on_wrote_attribution_is_dropped():
     assert strip_quoted_for_classification("a\n-----Original Message-----\nb") == "a"
 
 
+def test_a_mail_clients_sent_from_line_is_dropped():
+    assert strip_quoted_for_classification("net nai\n\nSent from my Redmi\nGet Outlook for Android") == "net nai"
+    assert strip_quoted_for_classification("I sent from my office yesterday") == "I sent from my office yesterday"
+
+
 def test_ordinary_lines_are_kept():
     text = "On Sunday the internet went down.\nPlease check -- urgently.\n2 > 1"
     assert strip_quoted_for_classification(text) == text
