@@ -20,6 +20,7 @@ CORPUS_DEV = ROOT / "tests" / "data" / "corpus-dev"
 OWN_MAIL = ROOT / "tests" / "data" / "classify"
 ROUND2 = ROOT / "tests" / "data" / "classify-round2"
 BLIND1 = ROOT / "tests" / "data" / "holdout-blind"
+BLIND2 = ROOT / "tests" / "data" / "holdout-blind2"
 
 
 def mini(services=None, **classifier):
@@ -542,10 +543,21 @@ def test_round_two_mail(shipped):
 
 def test_first_blind_set_now_used_as_development_mail(shipped):
     # 150 messages by another author; blind until round 3 (0.907 / 0.916), then used for tuning, so this
-    # guards against regressions. Unseen mail is measured on holdout-blind2, which no test reads.
+    # guards against regressions. Unseen mail was then measured on holdout-blind2 (see below).
     report = evaluate(_corpus(BLIND1, shipped))
     assert report.total == 150 and len(report.labels) == 15
     assert report.accuracy >= 0.97 and report.macro_f1 >= 0.97, report.to_text()  # measured 1.000 / 1.000
+    assert report.confident_out_of_scope == []
+
+
+def test_second_blind_set_now_used_as_development_mail(shipped):
+    # 150 messages in indirect, colloquial, symptom-describing phrasing; blind until round 4 (0.813 / 0.832,
+    # "none" precision 0.51), then used for tuning, so this guards against regressions. Unseen mail is
+    # measured on holdout-blind3, which no test reads.
+    report = evaluate(_corpus(BLIND2, shipped))
+    assert report.total == 150 and len(report.labels) == 15
+    assert report.accuracy >= 0.95 and report.macro_f1 >= 0.95, report.to_text()  # measured 0.993 / 0.993
+    assert report.per_label["none"].precision >= 0.9
     assert report.confident_out_of_scope == []
 
 
