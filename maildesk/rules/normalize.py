@@ -412,12 +412,26 @@ def _bl_aspect() -> dict[str, str]:
     return _BL_ASPECT
 
 
+# Spoken Banglish writes the perfect and "ache" with s where the standard spelling has ch: korsi (korechi),
+# gese (geche), hoise (hoyeche), dise (diyeche), ase (ache). In key form: a final s + vowel (+ n) also
+# stands for ch + vowel and eche + vowel.
+_BL_SPOKEN_PERFECT = re.compile(r"(?<=[a-zA-Z])(?<!s)s([ai]n?)$")
+
+
+def _bl_spoken_perfect(key: str) -> tuple[str, ...]:
+    m = _BL_SPOKEN_PERFECT.search(key)
+    if not m or m.start() < 1:
+        return ()
+    head, end = key[: m.start()], m.group(1)
+    return (head + "C" + end, _RUNS.sub(r"\1", head + "aC" + end))
+
+
 @lru_cache(maxsize=65536)
 def banglish_stems(word: str) -> frozenset[str]:
     """The key of a Latin word and the keys left after taking off up to two Banglish endings; a
-    colloquial continuous verb also gives the key of its standard form."""
+    colloquial continuous verb and a spoken perfect (korsi, gese) also give the key of the standard form."""
     key = banglish_key(word)
-    out = {key}
+    out = {key, *_bl_spoken_perfect(key)}
     _strip(key, _BL_TAILS, 2, 3, out)
     standard = banglish_standard(word)
     if standard:

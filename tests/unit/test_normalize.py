@@ -158,6 +158,14 @@ def test_a_verb_ending_is_the_same_with_or_without_its_final_o():
     assert "সংযুক্তো" not in bn_stems("সংযুক্ত")
 
 
+def test_banglish_spoken_perfect_with_s_also_has_the_standard_key():
+    for spoken, standard in (("korsi", "korechi"), ("gese", "geche"), ("hoise", "hoyeche"), ("dise", "diyeche"),
+                             ("paisi", "peyechi"), ("korsen", "korechen"), ("ase", "ache"), ("bolse", "boleche")):
+        assert banglish_key(standard) in banglish_stems(spoken), spoken
+    # a double s is not the spoken ch, and words without the ending are left alone
+    assert banglish_stems("class") == banglish_stems("clas") and banglish_key("kache") not in banglish_stems("case")
+
+
 def test_a_fault_verb_in_one_aspect_also_stands_for_the_other():
     # হয় না / হচ্ছে না, নেয় না / নিচ্ছে না: a rule written with either form matches both
     assert "হচ্ছে" in bn_stems("হয়") and "হয়" in bn_stems("হচ্ছে")
