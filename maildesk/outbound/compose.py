@@ -9,13 +9,14 @@ or name can never start a new header.
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from email.header import Header
 from email.policy import compat32
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from maildesk.ingest.parse import one_line
 from maildesk.outbound.render import Rendered
@@ -62,10 +63,20 @@ def header_text(value: str) -> str:
     return value if _plain(value) else encoded_words(value)
 
 
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+
+
 def address(name: str, email: str) -> str:
-    name, email = one_line(name), one_line(email)
+    """`name <email>`; the name quoted or encoded as needed. The address is written as received: one
+    that is not plain ASCII (mis-decoded 8-bit mail) is refused by the SMTP server and becomes a dead
+    letter, rather than crashing the message that caused it."""
+    name, email = one_line(name), one_line(email).replace("<", "").replace(">", "")
+    if not name:
+        return email
     if _plain(name):
-        return formataddr((name, email))
+        if _SPECIALS.search(name):
+            name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return f"{name} <{email}>"
     return f"{encoded_words(name)} <{email}>"
 
 

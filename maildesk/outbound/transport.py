@@ -40,6 +40,9 @@ class SmtpTransport:
         return conn
 
     def send(self, sender: str, recipients: list[str], raw: bytes) -> None:
+        bad = [r for r in recipients if not r.isascii()]
+        if bad:  # mis-decoded 8-bit addresses: no server will ever take them (we do not speak SMTPUTF8)
+            raise PermanentFailure(f"address is not plain ASCII: {', '.join(bad)}")
         try:
             if self.conn is None:
                 self.conn = self._connect()
