@@ -174,7 +174,9 @@ class MaildirSource:
     def uidvalidity(self) -> int:
         return 0
 
-    def _files(self) -> dict[str, Path]:
+    def _files(self) -> dict[str, str]:
+        """Maildir key -> file path of every message not yet done (plain strings: a 50,000-message backlog
+        is listed once per cycle, and Path objects would cost twice the memory)."""
         found = {}
         for sub in ("new", "cur"):
             for entry in os.scandir(self.path / sub):
@@ -183,14 +185,14 @@ class MaildirSource:
                 key, _, info = entry.name.partition(":")
                 flags = info.partition(",")[2] if info.startswith("2,") else ""
                 if "S" not in flags:
-                    found[key] = Path(entry.path)
+                    found[key] = entry.path
         return found
 
     def pending(self, last_uid: int) -> list[str]:
         self._listing = self._files()  # fetch and mark_done look keys up here: one scan per cycle, not per batch
         return sorted(self._listing, key=self._order)
 
-    def _paths(self, keys: list[str]) -> dict[str, Path]:
+    def _paths(self, keys: list[str]) -> dict[str, str]:
         listing = getattr(self, "_listing", None)
         if listing is None or any(k not in listing for k in keys):
             listing = self._listing = self._files()
@@ -210,8 +212,9 @@ class MaildirSource:
             if path is None:
                 continue
             try:
-                received = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-                out.append((key, path.read_bytes(), received))
+                received = datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc)
+                with open(path, "rb") as fh:
+                    out.append((key, fh.read(), received))
             except FileNotFoundError:
                 continue
         return out
@@ -222,7 +225,7 @@ class MaildirSource:
             path = files.pop(key, None)
             if path is None:
                 continue
-            _, _, info = path.name.partition(":")
+            _, _, info = os.path.basename(path).partition(":")
             flags = set(info.partition(",")[2]) if info.startswith("2,") else set()
             flags.add("S")
             try:

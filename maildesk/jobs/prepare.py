@@ -6,16 +6,18 @@ A backlog (a new office's mailbox, a worker that was down) is parsed on every co
 process stores the previous messages. A handful of new messages (an IDLE wake-up) is parsed inline:
 shipping them to another process would cost more than it saves.
 
-The pool is created on first use, shared by every desk in the process and shut down at exit. Children
-are started with "forkserver" (never fork() a process that runs scheduler and IDLE threads). A child
-classifies only with the exact charter the office was loaded with (compared by fingerprint); otherwise it
-leaves the classification to the main process.
+The pool is created on first use (`maildesk run` starts it before its threads), shared by every desk in
+the process and shut down at exit. Its workers are forked while the process has a single thread (they
+then share its memory), else started by a "forkserver" (never fork() a process that runs scheduler and
+IDLE threads). A child classifies only with the exact charter the office was loaded with (compared by
+fingerprint); otherwise it leaves the classification to the main process.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import gc
 import hashlib
 import json
 import logging
@@ -114,12 +116,29 @@ def _get_pool(size: int) -> concurrent.futures.ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["maildesk.ingest.parse", "maildesk.rules.classifier",
-                                        "maildesk.outbound.render", "maildesk.outbound.compose"])
+            if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+                # No other thread can hold a lock at this moment, so fork() is safe, and the workers share
+                # this process's memory (imports, charter) instead of loading their own copy.
+                ctx = multiprocessing.get_context("fork")
+            else:
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(["maildesk.ingest.parse", "maildesk.rules.classifier",
+                                            "maildesk.outbound.render", "maildesk.outbound.compose"])
             _pool = concurrent.futures.ProcessPoolExecutor(max_workers=size, mp_context=ctx)
+            if ctx.get_start_method() == "fork":
+                # What exists now (imports, settings, charters) lives as long as the process: freezing it keeps
+                # the garbage collector, here and in the workers, from writing to (and so copying) those pages.
+                gc.freeze()
+                _pool.submit(int).result()  # fork every worker now, while this is still the only thread
             atexit.register(shutdown)
         return _pool
+
+
+def start() -> None:
+    """Start the pool now, if this machine has a CPU to spare for it: `maildesk run` calls this before it
+    starts its threads, so the workers can be forked."""
+    if workers() >= 1 and not _broken:
+        _get_pool(workers())
 
 
 def shutdown() -> None:

@@ -19,6 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from maildesk.ingest.sources import ImapSource, SourceError
 from maildesk.jobs.ingest import ingest_office, record_failure
+from maildesk.jobs import prepare
 from maildesk.jobs.lease import LeaseKeeper
 from maildesk.jobs.send import send_pending
 
@@ -154,6 +155,7 @@ class Worker:
 
     def start(self) -> None:
         s = self.desk.settings
+        prepare.start()  # the parse/render pool, forked before any thread exists
         self.keep_leases()  # take this worker's share of the mailboxes before the first poll
         now = datetime.now().astimezone()
         self.scheduler.add_job(self.keep_leases, "interval", seconds=self.leases.interval, id="leases")

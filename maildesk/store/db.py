@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,15 +40,43 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine):
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return cfg
 
 
+def head_revisions() -> set[str]:
+    """The newest migration(s), read from the migration files themselves."""
+    revisions, replaced = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if m := re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M):
+            revisions.add(m.group(1))
+        if m := re.search(r"^down_revision\s*=\s*(.+)$", text, re.M):
+            replaced.update(re.findall(r"['\"]([^'\"]+)['\"]", m.group(1)))
+    return revisions - replaced
+
+
+def at_head(engine: Engine) -> bool:
+    """The schema is already the newest: no need to load Alembic (about 11 MB and 0.3 s for every start)."""
+    try:
+        with engine.connect() as conn:
+            current = set(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
+    except Exception:  # no schema yet
+        return False
+    return bool(current) and current == head_revisions()
+
+
 def upgrade(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration (idempotent)."""
+    if at_head(engine):
+        return
+    from alembic import command
+
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
