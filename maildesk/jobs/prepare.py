@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,25 @@ _broken = False  # the pool failed once in this process: parse inline from then 
 _prints: dict[int, tuple[object, str]] = {}
 
 
+def _follow_parent(maildesk: int) -> None:
+    """In a worker: exit when maildesk (the process that made the pool) dies. A SIGKILLed maildesk cannot
+    shut its pool down, and its workers would otherwise wait forever on a queue nobody writes to."""
+    parent = os.getppid()
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:  # gone (or no /proc: then the parent check alone decides)
+            return not Path("/proc/self").exists()
+
+    def watch() -> None:
+        while os.getppid() == parent and alive(maildesk):
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+
+
 def _get_pool(size: int) -> concurrent.futures.ProcessPoolExecutor:
     global _pool
     with _pool_lock:
@@ -124,7 +144,8 @@ def _get_pool(size: int) -> concurrent.futures.ProcessPoolExecutor:
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(["maildesk.ingest.parse", "maildesk.rules.classifier",
                                             "maildesk.outbound.render", "maildesk.outbound.compose"])
-            _pool = concurrent.futures.ProcessPoolExecutor(max_workers=size, mp_context=ctx)
+            _pool = concurrent.futures.ProcessPoolExecutor(max_workers=size, mp_context=ctx,
+                                                           initializer=_follow_parent, initargs=(os.getpid(),))
             if ctx.get_start_method() == "fork":
                 # What exists now (imports, settings, charters) lives as long as the process: freezing it keeps
                 # the garbage collector, here and in the workers, from writing to (and so copying) those pages.

@@ -155,6 +155,7 @@ class Worker:
 
     def start(self) -> None:
         s = self.desk.settings
+        self.desk.engine.dispose()  # no database connection for the pool's workers to inherit
         prepare.start()  # the parse/render pool, forked before any thread exists
         self.keep_leases()  # take this worker's share of the mailboxes before the first poll
         now = datetime.now().astimezone()

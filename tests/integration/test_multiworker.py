@@ -17,6 +17,7 @@ import random
 import re
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -293,3 +294,41 @@ def test_three_workers_one_killed_every_message_stored_once_and_acknowledged_onc
 def _holders(engine) -> dict[str, str | None]:
     with Session(engine) as s:
         return dict(s.execute(select(MailboxState.office, MailboxState.lease_holder)).all())
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_sigkilled_worker_leaves_no_parse_process_behind(tmp_path, database_url):
+    """The parse/render pool of `maildesk run` must not outlive its worker: an orphan would keep the
+    database connection and the CPU it inherited."""
+    config = write_offices(tmp_path / "config", {"north": f"maildir://{tmp_path / 'north'}"},
+                           smtp_url=f"file://{tmp_path / 'sent'}", database_url=database_url, poll_seconds=1)
+    for n in range(120):
+        drop_into_maildir(tmp_path / "north", make_mail(subject=f"Printer {n}", sender=f"p{n}@example.com",
+                                                        message_id=f"<p{n}@example.com>"), f"{n:04d}.p")
+    worker = WorkerProcess(config, tmp_path / "worker.log").start()
+    try:
+        pool = wait_until(lambda: _children(worker.proc.pid), timeout=60, what="the worker's parse process")
+    finally:
+        worker.kill()
+    wait_until(lambda: not any(_alive(p) for p in pool), timeout=30, interval=0.2,
+               what=f"the parse process(es) {pool} to exit after their worker was killed")
