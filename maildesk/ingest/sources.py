@@ -174,10 +174,10 @@ class MaildirSource:
     def uidvalidity(self) -> int:
         return 0
 
-    def _files(self) -> dict[str, str]:
-        """Maildir key -> file path of every message not yet done (plain strings: a 50,000-message backlog
-        is listed once per cycle, and Path objects would cost twice the memory)."""
-        found = {}
+    def _files(self) -> dict[str, str | None]:
+        """Maildir key -> file name in cur/ of every message not yet done; None for a file in new/ (named by
+        its key alone). A 50,000-message backlog is listed once per cycle: no more than that is kept."""
+        found: dict[str, str | None] = {}
         for sub in ("new", "cur"):
             for entry in os.scandir(self.path / sub):
                 if entry.name.startswith(".") or not entry.is_file():
@@ -185,14 +185,20 @@ class MaildirSource:
                 key, _, info = entry.name.partition(":")
                 flags = info.partition(",")[2] if info.startswith("2,") else ""
                 if "S" not in flags:
-                    found[key] = entry.path
+                    found[key] = None if sub == "new" and entry.name == key else os.path.join(sub, entry.name)
         return found
+
+    def _file(self, files: dict[str, str | None], key: str) -> str | None:
+        if key not in files:
+            return None
+        where = files[key]
+        return os.path.join(self.path, where if where is not None else os.path.join("new", key))
 
     def pending(self, last_uid: int) -> list[str]:
         self._listing = self._files()  # fetch and mark_done look keys up here: one scan per cycle, not per batch
         return sorted(self._listing, key=self._order)
 
-    def _paths(self, keys: list[str]) -> dict[str, str]:
+    def _paths(self, keys: list[str]) -> dict[str, str | None]:
         listing = getattr(self, "_listing", None)
         if listing is None or any(k not in listing for k in keys):
             listing = self._listing = self._files()
@@ -208,7 +214,7 @@ class MaildirSource:
         files = self._paths(uids)
         out = []
         for key in uids:
-            path = files.get(key)
+            path = self._file(files, key)
             if path is None:
                 continue
             try:
@@ -222,7 +228,8 @@ class MaildirSource:
     def mark_done(self, uids: list[str]) -> None:
         files = self._paths(uids)
         for key in uids:
-            path = files.pop(key, None)
+            path = self._file(files, key)
+            files.pop(key, None)
             if path is None:
                 continue
             _, _, info = os.path.basename(path).partition(":")
